@@ -1,0 +1,43 @@
+# `make help` lists the targets.  Everything runs inside .venv, created on demand.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+NMT := $(VENV)/bin/nmt
+STAMP := $(VENV)/.installed
+ARGS ?=
+
+.PHONY: help install test test-fast lint format typecheck train bench clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)  ## create .venv and install nmt with its test and lint tools
+
+test: install  ## run the whole test suite (unit, config, integration)
+	$(PY) -m pytest
+
+test-fast: install  ## the suite without tests marked slow
+	$(PY) -m pytest -m "not slow"
+
+lint: install  ## ruff (style and errors) and the import-layer contracts
+	$(VENV)/bin/ruff check nmt tests scripts
+	$(VENV)/bin/ruff format --check nmt tests scripts
+	cd $(CURDIR) && $(VENV)/bin/lint-imports
+
+format: install  ## apply ruff's formatter and fixes
+	$(VENV)/bin/ruff format nmt tests scripts
+	$(VENV)/bin/ruff check --fix nmt tests scripts
+
+typecheck: install  ## mypy on the package
+	$(VENV)/bin/mypy
+
+train: install  ## train the default recipe (finds or downloads Multi30k); ARGS="key=value ..."
+	$(NMT) train $(ARGS)
+
+clean:  ## remove caches (keeps .venv, data/ and outputs/)
+	rm -rf .pytest_cache .mypy_cache .ruff_cache build dist *.egg-info

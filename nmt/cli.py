@@ -1,0 +1,123 @@
+"""`nmt <command> [overrides]`: one Hydra app per command.
+
+``main`` takes the command name off ``sys.argv`` and hands the rest to that
+command's ``@hydra.main`` app, so overrides, ``-m`` sweeps, ``--cfg job``,
+``--help`` and ``hydra.run.dir=`` all work as Hydra documents them.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig
+from omegaconf.errors import OmegaConfBaseException
+
+from nmt.config import (
+    ConfigError,
+    DataCommandConfig,
+    EvaluateConfig,
+    TrainConfig,
+    TranslateConfig,
+    register_configs,
+    to_dataclass,
+)
+from nmt.utils import setup_logging
+
+CONFIG_PATH = "configs"
+COMMANDS = {
+    "train": "train a model (configs: data, tokenizer, vocab, model, optimizer, trainer, ...)",
+    "evaluate": "score a checkpoint: checkpoint=PATH split=NAME (or src= ref=)",
+    "translate": "translate a file: checkpoint=PATH input=FILE|- output=FILE|-",
+    "data": "fetch and verify Multi30k, print line and token statistics",
+}
+
+
+def _fail(command: str, message: str) -> None:
+    first = message.strip().splitlines()[0] if message.strip() else "failed"
+    print(f"nmt {command}: error: {first}", file=sys.stderr)
+    sys.exit(1)
+
+
+def _run(command: str, cfg: DictConfig, schema: type, body: Callable[[Any, Path], Any]) -> None:
+    """Convert the config, run the command, turn known errors into one line."""
+    from nmt.checkpoint import CheckpointError
+    from nmt.commands.translate import InputError
+    from nmt.data.corpus import DataError
+    from nmt.training.trainer import TrainingError
+
+    setup_logging()
+    try:
+        typed = to_dataclass(cfg, schema)
+    except (ConfigError, OmegaConfBaseException) as exc:
+        _fail(command, str(exc))
+    try:
+        body(typed, Path(HydraConfig.get().runtime.output_dir))
+    except (ConfigError, DataError, CheckpointError, InputError, TrainingError) as exc:
+        _fail(command, str(exc))
+
+
+@hydra.main(config_path=CONFIG_PATH, config_name="train", version_base="1.3")
+def train_app(cfg: DictConfig) -> None:
+    from nmt.commands import train
+
+    _run("train", cfg, TrainConfig, train.run)
+
+
+@hydra.main(config_path=CONFIG_PATH, config_name="evaluate", version_base="1.3")
+def evaluate_app(cfg: DictConfig) -> None:
+    from nmt.commands import evaluate
+
+    _run("evaluate", cfg, EvaluateConfig, evaluate.run)
+
+
+@hydra.main(config_path=CONFIG_PATH, config_name="translate", version_base="1.3")
+def translate_app(cfg: DictConfig) -> None:
+    from nmt.commands import translate
+
+    _run("translate", cfg, TranslateConfig, translate.run)
+
+
+@hydra.main(config_path=CONFIG_PATH, config_name="data", version_base="1.3")
+def data_app(cfg: DictConfig) -> None:
+    from nmt.commands import data
+
+    _run("data", cfg, DataCommandConfig, data.run)
+
+
+APPS: dict[str, Callable[[], None]] = {
+    "train": train_app,
+    "evaluate": evaluate_app,
+    "translate": translate_app,
+    "data": data_app,
+}
+
+
+def usage() -> str:
+    lines = ["usage: nmt <command> [key=value ...] [hydra options]", "", "commands:"]
+    lines += [f"  {name:<10} {text}" for name, text in COMMANDS.items()]
+    lines += ["", "`nmt <command> --help` lists its config groups and keys;",
+              "`nmt <command> --cfg job` prints the resolved config."]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    args = sys.argv[1:]
+    if not args or args[0] in ("-h", "--help", "help"):
+        print(usage())
+        sys.exit(0 if args else 2)
+    command = args[0]
+    if command not in APPS:
+        print(f"nmt: unknown command {command!r}\n\n{usage()}", file=sys.stderr)
+        sys.exit(2)
+    sys.argv = [f"nmt-{command}", *args[1:]]
+    register_configs()
+    APPS[command]()
+
+
+if __name__ == "__main__":
+    main()

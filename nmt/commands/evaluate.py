@@ -1,0 +1,49 @@
+"""`nmt evaluate`: loss, perplexity, sacreBLEU and chrF of a checkpoint."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from nmt.commands.common import load_model
+from nmt.commands.train import write_report
+from nmt.config import EvaluateConfig
+from nmt.data.corpus import load_split, read_parallel
+from nmt.evaluation import evaluate
+from nmt.utils import pick_device
+
+log = logging.getLogger(__name__)
+
+
+def run(cfg: EvaluateConfig, out_dir: Path | None = None) -> dict[str, Any]:
+    """Evaluate; writes hypotheses.txt and report.json, returns the report."""
+    device = pick_device(cfg.device)
+    loaded = load_model(cfg.checkpoint, device)
+    if cfg.src and cfg.ref:
+        data = read_parallel(cfg.src, cfg.ref)
+        split = "files"
+    else:
+        data_cfg = loaded.train_config.data
+        if cfg.data_root:
+            data_cfg = replace(data_cfg, root=cfg.data_root)
+        data = load_split(data_cfg, cfg.split)
+        split = cfg.split
+    report = evaluate(
+        loaded.model, loaded.pipeline, data.src, data.tgt, cfg.decoding, device, progress=True
+    )
+    target = Path(cfg.output_dir) if cfg.output_dir else loaded.path.parent
+    result = report.summary() | {
+        "split": split,
+        "src": data.src_path,
+        "ref": data.tgt_path,
+        "checkpoint": str(loaded.path),
+        "decoding": {"strategy": cfg.decoding.strategy.value, "max_len": cfg.decoding.max_len},
+        "hypotheses": str(target / "hypotheses.txt"),
+    }
+    write_report(target, result, report.hypotheses)
+    log.info("wrote %s and %s", target / "hypotheses.txt", target / "report.json")
+    print(json.dumps(result))
+    return result

@@ -1,0 +1,156 @@
+"""`nmt train`: data -> vocabularies -> model -> Trainer -> test evaluation."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from nmt.config import DataSource, TrainConfig, to_plain
+from nmt.data.batching import BucketBatchSampler, iterate_batches
+from nmt.data.corpus import available_test_splits, load_split
+from nmt.data.tokenizer import build_tokenizers
+from nmt.data.vocab import Vocab
+from nmt.evaluation import TextPipeline, evaluate
+from nmt.models.registry import build_model
+from nmt.models.seq2seq import Seq2Seq
+from nmt.training.optim import build_optimizer, build_scheduler
+from nmt.training.trainer import Trainer
+from nmt.utils import pick_device, seed_everything
+from nmt.commands.common import load_model, vocab_sizes
+
+log = logging.getLogger(__name__)
+
+
+def prepare_training_data(
+    cfg: TrainConfig,
+) -> tuple[TextPipeline, list[tuple[list[int], list[int]]]]:
+    """Read and tokenize the training split, build vocabularies, encode pairs
+    (dropping pairs longer than data.max_src_len / data.max_tgt_len)."""
+    train = load_split(cfg.data, "train")
+    src_tok, tgt_tok = build_tokenizers(cfg.tokenizer, cfg.data.src_lang, cfg.data.tgt_lang)
+    src_tokens = src_tok.tokenize_many(train.src)
+    tgt_tokens = tgt_tok.tokenize_many(train.tgt)
+    keep = [
+        i
+        for i, (s, t) in enumerate(zip(src_tokens, tgt_tokens, strict=True))
+        if 0 < len(s) <= cfg.data.max_src_len and 0 < len(t) <= cfg.data.max_tgt_len
+    ]
+    if len(keep) < len(src_tokens):
+        log.info("skipped %d empty or over-long training pairs", len(src_tokens) - len(keep))
+    src_tokens = [src_tokens[i] for i in keep]
+    tgt_tokens = [tgt_tokens[i] for i in keep]
+    pipeline = TextPipeline(
+        src_tokenizer=src_tok,
+        tgt_tokenizer=tgt_tok,
+        src_vocab=Vocab.build(src_tokens, cfg.vocab),
+        tgt_vocab=Vocab.build(tgt_tokens, cfg.vocab),
+        max_src_len=cfg.data.max_src_len,
+    )
+    examples = [
+        (
+            pipeline.src_vocab.encode(s, add_bos=False, add_eos=False),
+            pipeline.tgt_vocab.encode(t, add_bos=False, add_eos=False),
+        )
+        for s, t in zip(src_tokens, tgt_tokens, strict=True)
+    ]
+    log.info(
+        "train pairs: %d | vocab: src %d, tgt %d",
+        len(examples), len(pipeline.src_vocab), len(pipeline.tgt_vocab),
+    )
+    return pipeline, examples
+
+
+def count_parameters(model: torch.nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def run(cfg: TrainConfig, out_dir: Path) -> dict[str, Any]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    seed_everything(cfg.trainer.seed)
+    device = pick_device(cfg.trainer.device)
+    pipeline, examples = prepare_training_data(cfg)
+    val = load_split(cfg.data, "val")
+    model = build_model(cfg.model, vocab_sizes(pipeline)).to(device)
+    params = count_parameters(model)
+    log.info("model %s: %s parameters on %s", cfg.model.arch, f"{params:,}", device)
+    optimizer = build_optimizer(model, cfg.optimizer)
+    scheduler = build_scheduler(optimizer, cfg.scheduler)
+    sampler = BucketBatchSampler(
+        [len(s) for s, _ in examples], cfg.trainer.batch_size, shuffle=True, seed=cfg.trainer.seed
+    )
+    vocab = pipeline.tgt_vocab
+
+    def epoch_batches(epoch: int):  # type: ignore[no-untyped-def]
+        sampler.set_epoch(epoch)
+        return iterate_batches(
+            examples, sampler, pad_idx=vocab.pad_idx, bos_idx=vocab.bos_idx, eos_idx=vocab.eos_idx
+        )
+
+    def validate(m: Seq2Seq) -> dict[str, float]:
+        report = evaluate(
+            m, pipeline, val.src, val.tgt, cfg.decoding, device,
+            max_decode=cfg.trainer.val_max_examples if cfg.trainer.bleu_every_epoch else 0,
+        )
+        result = {"val_loss": report.loss, "val_ppl": report.ppl}
+        if cfg.trainer.bleu_every_epoch:
+            result["val_bleu"] = report.bleu
+        return result
+
+    trainer = Trainer(
+        model, optimizer, scheduler, cfg.trainer, device=device, out_dir=out_dir,
+        validate=validate, checkpoint_data={"config": to_plain(cfg), **pipeline.state()},
+    )
+    if cfg.trainer.resume_from:
+        trainer.resume(cfg.trainer.resume_from)
+    state = trainer.fit(epoch_batches, len(sampler))
+    summary: dict[str, Any] = {
+        "run_dir": str(out_dir), "arch": cfg.model.arch, "params": params,
+        "epochs": state.epoch, "steps": state.step, "train_time_s": round(state.elapsed_s, 1),
+        "device": str(device), "best_epoch": state.best_epoch,
+    }
+    summary["test"] = evaluate_test_splits(cfg, out_dir, device)
+    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    return summary
+
+
+def _test_splits(cfg: TrainConfig) -> list[str]:
+    if cfg.trainer.test_split is None:
+        return []
+    if cfg.data.source == DataSource.files:
+        return ["test"] if cfg.data.test_src else []
+    if cfg.trainer.test_split == "all":
+        return available_test_splits(cfg.data)
+    return [cfg.trainer.test_split]
+
+
+def evaluate_test_splits(cfg: TrainConfig, out_dir: Path, device: torch.device) -> dict[str, Any]:
+    """Evaluate ``best.pt`` on the test split(s); reports go to ``out_dir/test/<split>/``."""
+    splits = _test_splits(cfg)
+    best = out_dir / "checkpoints" / "best.pt"
+    if not splits or not best.is_file():
+        return {}
+    loaded = load_model(best, device)
+    results = {}
+    for split in splits:
+        data = load_split(cfg.data, split)
+        report = evaluate(loaded.model, loaded.pipeline, data.src, data.tgt, cfg.decoding, device)
+        target = out_dir / "test" / split
+        write_report(target, report.summary() | {"split": split, "checkpoint": str(best)},
+                     report.hypotheses)
+        results[split] = report.summary()
+        log.info("test %s: bleu %.2f ppl %.2f (%s)", split, report.bleu, report.ppl,
+                 report.signature)
+    return results
+
+
+def write_report(target: Path, report: dict[str, Any], hypotheses: list[str]) -> None:
+    target.mkdir(parents=True, exist_ok=True)
+    (target / "hypotheses.txt").write_text(
+        "".join(h + "\n" for h in hypotheses), encoding="utf-8"
+    )
+    (target / "report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+

@@ -1,0 +1,356 @@
+"""Typed schema of every config group, and its registration with Hydra.
+
+YAML files under ``nmt/configs/`` hold values; the dataclasses here hold the
+schema.  Closed choices are Enums, so a misspelled key or value fails when the
+config is composed.  Checks that span several keys live in ``__post_init__``.
+
+Library code receives these dataclasses (never a DictConfig) and treats them
+as read-only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, TypeVar
+
+from omegaconf import MISSING, OmegaConf
+
+
+class ConfigError(ValueError):
+    """A config value that cannot work; the message names the key."""
+
+
+class DataSource(str, Enum):
+    multi30k = "multi30k"
+    files = "files"
+
+
+class TokenizerKind(str, Enum):
+    spacy = "spacy"
+    whitespace = "whitespace"
+    char = "char"
+
+
+class CellType(str, Enum):
+    rnn = "rnn"
+    gru = "gru"
+    lstm = "lstm"
+
+
+class InitKind(str, Enum):
+    default = "default"  # PyTorch's own initialisation
+    uniform = "uniform"  # U(-init_range, init_range), Sutskever et al. 2014
+    xavier = "xavier"  # Glorot & Bengio 2010 on matrices, zeros on biases
+
+
+class OptimizerName(str, Enum):
+    adam = "adam"
+    adamw = "adamw"
+    sgd = "sgd"
+
+
+class SchedulerName(str, Enum):
+    none = "none"
+    plateau = "plateau"
+    step = "step"
+
+
+class DecodingStrategy(str, Enum):
+    greedy = "greedy"
+
+
+class DeviceChoice(str, Enum):
+    auto = "auto"
+    cpu = "cpu"
+    cuda = "cuda"
+
+
+class BestMetric(str, Enum):
+    bleu = "bleu"
+    loss = "loss"
+
+
+MULTI30K_LANGS = ("de", "en", "fr", "cs")
+
+
+@dataclass
+class DataConfig:
+    """Where the parallel text comes from.
+
+    ``source=multi30k`` reads Multi30k task 1; ``source=files`` reads any
+    aligned pair of plain-text files given by the ``*_src``/``*_tgt`` keys.
+    """
+
+    source: DataSource = DataSource.multi30k
+    src_lang: str = "de"
+    tgt_lang: str = "en"
+    root: str | None = None  # a folder with the raw files; beats $NMT_DATA_DIR
+    cache_dir: str = "data/multi30k"  # download cache, relative to the working dir
+    download: bool = True
+    max_train_examples: int | None = None  # null = all
+    max_src_len: int = 100  # tokens; longer training pairs are skipped
+    max_tgt_len: int = 100
+    train_src: str | None = None
+    train_tgt: str | None = None
+    val_src: str | None = None
+    val_tgt: str | None = None
+    test_src: str | None = None
+    test_tgt: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.source == DataSource.multi30k:
+            for key in ("src_lang", "tgt_lang"):
+                value = getattr(self, key)
+                if value not in MULTI30K_LANGS:
+                    raise ConfigError(
+                        f"data.{key}={value!r}: Multi30k has {', '.join(MULTI30K_LANGS)}"
+                    )
+            if self.src_lang == self.tgt_lang:
+                raise ConfigError("data.src_lang and data.tgt_lang must differ")
+        elif self.source == DataSource.files:
+            for key in ("train_src", "train_tgt", "val_src", "val_tgt"):
+                if not getattr(self, key):
+                    raise ConfigError(f"data=files needs data.{key}=PATH")
+            if bool(self.test_src) != bool(self.test_tgt):
+                raise ConfigError("data.test_src and data.test_tgt go together")
+        if self.max_train_examples is not None and self.max_train_examples < 1:
+            raise ConfigError("data.max_train_examples must be >= 1 or null")
+
+
+@dataclass
+class TokenizerConfig:
+    kind: TokenizerKind = TokenizerKind.spacy
+    lower: bool = False
+    reverse_source: bool = False
+
+
+@dataclass
+class VocabConfig:
+    min_freq: int = 2
+    max_size: int | None = None  # tokens besides the specials; null = no limit
+    unk: str = "<unk>"
+    pad: str = "<pad>"
+    bos: str = "<bos>"
+    eos: str = "<eos>"
+
+    def __post_init__(self) -> None:
+        if self.min_freq < 1:
+            raise ConfigError("vocab.min_freq must be >= 1")
+        if self.max_size is not None and self.max_size < 1:
+            raise ConfigError("vocab.max_size must be >= 1 or null")
+        specials = [self.unk, self.pad, self.bos, self.eos]
+        if len(set(specials)) != 4 or not all(specials):
+            raise ConfigError("vocab.unk/pad/bos/eos must be four distinct, non-empty strings")
+
+
+@dataclass
+class ModelConfig:
+    """Options every architecture shares; ``arch`` picks the registered builder."""
+
+    arch: str = MISSING
+    cell: CellType = CellType.lstm
+    emb_dim: int = 256
+    hidden_dim: int = 512
+    num_layers: int = 2
+    dropout: float = 0.3
+    bidirectional: bool = False
+    tie_embeddings: bool = False  # decoder input and output embeddings
+    init: InitKind = InitKind.default
+    init_range: float = 0.08
+
+    def __post_init__(self) -> None:
+        for key in ("emb_dim", "hidden_dim", "num_layers"):
+            if getattr(self, key) < 1:
+                raise ConfigError(f"model.{key} must be >= 1")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ConfigError("model.dropout must be in [0, 1)")
+
+
+@dataclass
+class SutskeverConfig(ModelConfig):
+    """Sutskever et al. 2014: the decoder starts from the encoder's final state."""
+
+    arch: str = "sutskever"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.tie_embeddings and self.emb_dim != self.hidden_dim:
+            raise ConfigError(
+                "model.tie_embeddings=true needs model.emb_dim == model.hidden_dim "
+                f"(got {self.emb_dim} and {self.hidden_dim}): change one of them"
+            )
+
+
+# arch name -> its config dataclass; the model registry checks it has a builder
+# for each of these.
+MODEL_CONFIGS: dict[str, type[ModelConfig]] = {
+    "sutskever": SutskeverConfig,
+}
+
+
+@dataclass
+class OptimizerConfig:
+    name: OptimizerName = OptimizerName.adam
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    momentum: float = 0.0  # sgd only
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
+
+    def __post_init__(self) -> None:
+        if self.lr <= 0:
+            raise ConfigError("optimizer.lr must be > 0")
+        if len(self.betas) != 2:
+            raise ConfigError("optimizer.betas takes two numbers")
+
+
+@dataclass
+class SchedulerConfig:
+    name: SchedulerName = SchedulerName.none
+    factor: float = 0.5  # plateau, step: multiply the lr by this
+    patience: int = 1  # plateau: epochs without improvement of the val loss
+    step_size: int = 1  # step: epochs between decays
+    min_lr: float = 1e-6
+
+
+@dataclass
+class TrainerConfig:
+    max_epochs: int = 10
+    max_steps: int | None = None  # stop after this many optimizer steps in all
+    max_minutes: float | None = None  # wall-clock budget; stops after the epoch it ends in
+    batch_size: int = 128
+    clip_grad_norm: float | None = 1.0
+    teacher_forcing: float = 1.0
+    device: DeviceChoice = DeviceChoice.auto
+    seed: int = 1234
+    best_metric: BestMetric = BestMetric.bleu
+    bleu_every_epoch: bool = True
+    val_max_examples: int | None = None  # decode only this many val lines for BLEU
+    log_every_steps: int = 50
+    test_split: str | None = "test_2016_flickr"  # evaluated at the end; "all" = every
+    # test split found locally; null = none
+    resume_from: str | None = None  # a checkpoint, or a run dir (its checkpoints/last.pt)
+
+    def __post_init__(self) -> None:
+        if self.max_epochs < 1:
+            raise ConfigError("trainer.max_epochs must be >= 1")
+        if self.max_steps is not None and self.max_steps < 1:
+            raise ConfigError("trainer.max_steps must be >= 1 or null")
+        if self.batch_size < 1:
+            raise ConfigError("trainer.batch_size must be >= 1")
+        if not 0.0 <= self.teacher_forcing <= 1.0:
+            raise ConfigError("trainer.teacher_forcing must be in [0, 1]")
+        if self.clip_grad_norm is not None and self.clip_grad_norm <= 0:
+            raise ConfigError("trainer.clip_grad_norm must be > 0 or null")
+
+
+@dataclass
+class DecodingConfig:
+    strategy: DecodingStrategy = DecodingStrategy.greedy
+    max_len: int = 100  # output tokens, <eos> excluded
+    max_len_ratio: float | None = 2.0  # also stop at ratio * source length + 10
+    batch_size: int = 128
+
+    def __post_init__(self) -> None:
+        if self.max_len < 1:
+            raise ConfigError("decoding.max_len must be >= 1")
+        if self.batch_size < 1:
+            raise ConfigError("decoding.batch_size must be >= 1")
+
+
+@dataclass
+class TrainConfig:
+    data: DataConfig = field(default_factory=DataConfig)
+    tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
+    vocab: VocabConfig = field(default_factory=VocabConfig)
+    model: Any = MISSING  # a ModelConfig subclass, chosen by the model group
+    optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
+    scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    decoding: DecodingConfig = field(default_factory=DecodingConfig)
+    name: str = "nmt"  # a label for the run
+
+
+@dataclass
+class EvaluateConfig:
+    checkpoint: str = MISSING
+    split: str = "test_2016_flickr"  # a Multi30k split, or ignored when src/ref given
+    src: str | None = None  # evaluate on files instead of a split
+    ref: str | None = None
+    data_root: str | None = None  # where the Multi30k files are; else as trained
+    output_dir: str | None = None  # default: next to the checkpoint
+    device: DeviceChoice = DeviceChoice.auto
+    decoding: DecodingConfig = field(default_factory=DecodingConfig)
+
+    def __post_init__(self) -> None:
+        if bool(self.src) != bool(self.ref):
+            raise ConfigError("evaluate: src= and ref= go together")
+
+
+@dataclass
+class TranslateConfig:
+    checkpoint: str = MISSING
+    input: str = "-"  # a file, or - for stdin
+    output: str = "-"  # a file, or - for stdout
+    device: DeviceChoice = DeviceChoice.auto
+    decoding: DecodingConfig = field(default_factory=DecodingConfig)
+
+
+@dataclass
+class DataCommandConfig:
+    data: DataConfig = field(default_factory=DataConfig)
+    tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
+    splits: list[str] = field(
+        default_factory=lambda: ["train", "val", "test_2016_flickr"]
+    )
+    stats: bool = True
+
+
+def register_configs() -> None:
+    """Register every schema with Hydra's ConfigStore (called by the CLI)."""
+    from hydra.core.config_store import ConfigStore
+
+    cs = ConfigStore.instance()
+    cs.store(name="train_schema", node=TrainConfig)
+    cs.store(name="evaluate_schema", node=EvaluateConfig)
+    cs.store(name="translate_schema", node=TranslateConfig)
+    cs.store(name="data_schema", node=DataCommandConfig)
+    for arch, cls in MODEL_CONFIGS.items():
+        cs.store(group="model", name=f"{arch}_schema", node=cls)
+
+
+T = TypeVar("T")
+
+
+def to_dataclass(cfg: Any, schema: type[T]) -> T:
+    """Turn a composed DictConfig (or plain dict) into the validated dataclass."""
+    node = OmegaConf.merge(OmegaConf.structured(schema), cfg)
+    obj = OmegaConf.to_object(node)
+    if isinstance(obj, dict):  # pragma: no cover - defensive
+        raise ConfigError(f"config did not convert to {schema.__name__}")
+    return obj  # type: ignore[return-value]
+
+
+def model_config_from_dict(data: dict[str, Any]) -> ModelConfig:
+    """Rebuild a model config stored as plain data (inside a checkpoint)."""
+    arch = data.get("arch")
+    if arch not in MODEL_CONFIGS:
+        raise ConfigError(
+            f"model.arch={arch!r} is not known; known: {', '.join(sorted(MODEL_CONFIGS))}"
+        )
+    return to_dataclass(data, MODEL_CONFIGS[arch])
+
+
+def train_config_from_dict(data: dict[str, Any]) -> TrainConfig:
+    """Rebuild a TrainConfig stored as plain data (inside a checkpoint)."""
+    data = dict(data)
+    model = model_config_from_dict(data.pop("model"))
+    cfg = to_dataclass(data | {"model": dataclasses.asdict(model)}, TrainConfig)
+    cfg.model = model
+    return cfg
+
+
+def to_plain(obj: Any) -> Any:
+    """A dataclass config as nested dicts of str/int/float/bool/None/list."""
+    return OmegaConf.to_container(OmegaConf.structured(obj), enum_to_str=True)

@@ -1,0 +1,220 @@
+"""Batches of padded id tensors, and a sampler that groups similar lengths.
+
+Examples are ``(src_ids, tgt_ids)`` pairs of plain ints without bos/eos.
+:func:`collate` pads them into a :class:`Batch`: the source as is, the target
+as ``<bos> y1 .. yn <eos>``.  :class:`BucketBatchSampler` puts sentences of
+similar length into the same batch so that little compute goes to padding.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import torch
+from torch import Tensor
+from torch.utils.data import Sampler
+
+if TYPE_CHECKING:
+    from nmt.data.vocab import Vocab
+
+Example = tuple[list[int], list[int]]
+
+
+@dataclass(eq=False)
+class Batch:
+    """One padded batch.
+
+    Attributes:
+        src: ``(B, S)`` long, source ids padded with pad.
+        src_lengths: ``(B,)`` long, real source tokens per row (>= 1).
+        tgt: ``(B, T)`` long, ``<bos> y1 .. yn <eos>`` padded with pad.
+        tgt_lengths: ``(B,)`` long, real target tokens per row, bos and eos included.
+        indices: ``(B,)`` long, each row's position in the dataset.
+        ntokens: tokens the decoder predicts (``sum(tgt_lengths - 1)``, eos included).
+    """
+
+    src: Tensor
+    src_lengths: Tensor
+    tgt: Tensor
+    tgt_lengths: Tensor
+    indices: Tensor
+    ntokens: int
+
+    @property
+    def size(self) -> int:
+        """Number of sentence pairs ``B``."""
+        return int(self.src.shape[0])
+
+    @property
+    def num_tgt_tokens(self) -> int:
+        return self.ntokens
+
+    @property
+    def src_mask(self) -> Tensor:
+        """``(B, S)`` bool, True on real source tokens."""
+        positions = torch.arange(self.src.shape[1], device=self.src.device)
+        return positions.unsqueeze(0) < self.src_lengths.unsqueeze(1)
+
+    @property
+    def tgt_in(self) -> Tensor:
+        """``(B, T-1)`` decoder inputs: ``<bos> y1 .. yn`` (plus padding)."""
+        return self.tgt[:, :-1]
+
+    @property
+    def tgt_out(self) -> Tensor:
+        """``(B, T-1)`` decoder targets: ``y1 .. yn <eos>`` (plus padding)."""
+        return self.tgt[:, 1:]
+
+    def to(self, device: torch.device | str, non_blocking: bool = False) -> Batch:
+        """A copy with every tensor on ``device``."""
+        return dataclasses.replace(
+            self,
+            src=self.src.to(device, non_blocking=non_blocking),
+            src_lengths=self.src_lengths.to(device, non_blocking=non_blocking),
+            tgt=self.tgt.to(device, non_blocking=non_blocking),
+            tgt_lengths=self.tgt_lengths.to(device, non_blocking=non_blocking),
+            indices=self.indices.to(device, non_blocking=non_blocking),
+        )
+
+    def pin_memory(self) -> Batch:
+        """A copy in page-locked memory (used by DataLoader's ``pin_memory``)."""
+        return dataclasses.replace(
+            self,
+            src=self.src.pin_memory(),
+            src_lengths=self.src_lengths.pin_memory(),
+            tgt=self.tgt.pin_memory(),
+            tgt_lengths=self.tgt_lengths.pin_memory(),
+            indices=self.indices.pin_memory(),
+        )
+
+
+def _pad_rows(rows: list[list[int]], pad_idx: int) -> Tensor:
+    width = max(len(row) for row in rows)
+    return torch.tensor([row + [pad_idx] * (width - len(row)) for row in rows], dtype=torch.long)
+
+
+def collate(
+    examples: Sequence[Example],
+    indices: Sequence[int],
+    *,
+    pad_idx: int,
+    bos_idx: int,
+    eos_idx: int,
+) -> Batch:
+    """Pad examples into a :class:`Batch`; an empty source becomes ``[eos]``."""
+    if not examples:
+        raise ValueError("collate needs at least one example")
+    if len(examples) != len(indices):
+        raise ValueError(f"{len(examples)} examples but {len(indices)} indices")
+    src_rows = [list(src) if len(src) else [eos_idx] for src, _ in examples]
+    tgt_rows = [[bos_idx, *tgt, eos_idx] for _, tgt in examples]
+    tgt_lengths = [len(row) for row in tgt_rows]
+    return Batch(
+        src=_pad_rows(src_rows, pad_idx),
+        src_lengths=torch.tensor([len(row) for row in src_rows], dtype=torch.long),
+        tgt=_pad_rows(tgt_rows, pad_idx),
+        tgt_lengths=torch.tensor(tgt_lengths, dtype=torch.long),
+        indices=torch.tensor(list(indices), dtype=torch.long),
+        ntokens=sum(tgt_lengths) - len(tgt_lengths),
+    )
+
+
+class BucketBatchSampler(Sampler[list[int]]):
+    """Yields lists of dataset indices whose lengths are close.
+
+    With ``shuffle``: indices are permuted (seeded by ``seed + epoch``), cut
+    into chunks of ``batch_size * bucket_factor``, each chunk is sorted by
+    length and cut into batches, and the batch order is shuffled.  Without:
+    all indices are sorted by length (stable) and cut into batches in order.
+    """
+
+    def __init__(
+        self,
+        lengths: Sequence[int],
+        batch_size: int,
+        *,
+        shuffle: bool,
+        seed: int = 0,
+        bucket_factor: int = 50,
+    ) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if bucket_factor < 1:
+            raise ValueError(f"bucket_factor must be >= 1, got {bucket_factor}")
+        self.lengths = [int(n) for n in lengths]
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.seed = seed
+        self.bucket_factor = bucket_factor
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Choose the epoch; together with the seed it fixes the order."""
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.lengths) / self.batch_size)
+
+    def __iter__(self) -> Iterator[list[int]]:
+        yield from self.batches()
+
+    def _cut(self, order: list[int]) -> list[list[int]]:
+        size = self.batch_size
+        return [order[i : i + size] for i in range(0, len(order), size)]
+
+    def batches(self) -> list[list[int]]:
+        """All batches of the current epoch, in the order they are yielded."""
+        count = len(self.lengths)
+        if not self.shuffle:
+            order = sorted(range(count), key=self.lengths.__getitem__)
+            return self._cut(order)
+        generator = torch.Generator().manual_seed(self.seed + self.epoch)
+        order = torch.randperm(count, generator=generator).tolist()
+        chunk = self.batch_size * self.bucket_factor
+        batches: list[list[int]] = []
+        for start in range(0, count, chunk):
+            part = sorted(order[start : start + chunk], key=self.lengths.__getitem__)
+            batches.extend(self._cut(part))
+        shuffled = torch.randperm(len(batches), generator=generator).tolist()
+        return [batches[i] for i in shuffled]
+
+
+def encode_pairs(
+    src_sents: list[list[str]],
+    tgt_sents: list[list[str]],
+    src_vocab: Vocab,
+    tgt_vocab: Vocab,
+) -> list[Example]:
+    """Token lists -> id pairs, without bos/eos (``collate`` adds them)."""
+    if len(src_sents) != len(tgt_sents):
+        raise ValueError(f"{len(src_sents)} source sentences but {len(tgt_sents)} targets")
+    return [
+        (
+            src_vocab.encode(src, add_bos=False, add_eos=False),
+            tgt_vocab.encode(tgt, add_bos=False, add_eos=False),
+        )
+        for src, tgt in zip(src_sents, tgt_sents)
+    ]
+
+
+def iterate_batches(
+    examples: Sequence[Example],
+    sampler: Iterator[list[int]] | Sampler[list[int]],
+    *,
+    pad_idx: int,
+    bos_idx: int,
+    eos_idx: int,
+) -> Iterator[Batch]:
+    """Collate the examples of each index list the sampler yields."""
+    for batch_indices in sampler:
+        yield collate(
+            [examples[i] for i in batch_indices],
+            batch_indices,
+            pad_idx=pad_idx,
+            bos_idx=bos_idx,
+            eos_idx=eos_idx,
+        )

@@ -1,0 +1,159 @@
+"""Tokenizers: spaCy's rule-based ones, whitespace splitting, and characters.
+
+``spacy`` uses the tokenizer of ``spacy.blank(lang)``: tokenization rules
+only, so no trained pipeline has to be downloaded.  Whitespace tokens are
+dropped.  ``whitespace`` is ``str.split()``.  ``char`` keeps every character
+and writes whitespace as ``▁`` so that the text can be rebuilt exactly.
+
+``lower`` lowercases the text before it is split; ``reverse`` reverses the
+token list (Sutskever et al. 2014, section 3.3: reversing the source helps
+LSTM encoder-decoders) and is meant for the source side only.
+
+:meth:`Tokenizer.detokenize` turns tokens back into text for BLEU: Moses'
+detokenizer rules (sacremoses) for word tokens, a plain join for characters.
+It never reverses.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+from nmt.config import ConfigError, TokenizerConfig, TokenizerKind
+
+logger = logging.getLogger(__name__)
+
+SPACE_MARK = "\u2581"  # "▁", stands for a space in character tokens
+_PIPE_BATCH = 1000
+
+# lang -> spaCy Language / sacremoses MosesDetokenizer, built once per process
+_SPACY: dict[str, Any] = {}
+_DETOKENIZERS: dict[str, Any] = {}
+
+
+def _spacy_nlp(lang: str) -> Any:
+    """The blank (rules only) spaCy pipeline for ``lang``, cached."""
+    if lang not in _SPACY:
+        import spacy
+
+        try:
+            _SPACY[lang] = spacy.blank(lang)
+        except ImportError as err:
+            raise ConfigError(
+                f"tokenizer.kind=spacy: spaCy has no language {lang!r}; "
+                "use tokenizer.kind=whitespace or char"
+            ) from err
+    return _SPACY[lang]
+
+
+def _moses_detokenizer(lang: str) -> Any:
+    if lang not in _DETOKENIZERS:
+        from sacremoses import MosesDetokenizer
+
+        _DETOKENIZERS[lang] = MosesDetokenizer(lang=lang)
+    return _DETOKENIZERS[lang]
+
+
+def _join_negations(tokens: list[str]) -> list[str]:
+    """Glue spaCy's English ``n't`` back on ("are", "n't" -> "aren't"); Moses cannot."""
+    joined: list[str] = []
+    for tok in tokens:
+        if joined and tok.lower() in ("n't", "n’t"):
+            joined[-1] += tok
+        else:
+            joined.append(tok)
+    return joined
+
+
+def _char_tokens(text: str) -> list[str]:
+    return [SPACE_MARK if ch.isspace() else ch for ch in text]
+
+
+class Tokenizer:
+    """Splits text of one language into tokens, and joins tokens back into text."""
+
+    def __init__(
+        self, kind: TokenizerKind | str, lang: str, lower: bool = False, reverse: bool = False
+    ) -> None:
+        try:
+            self.kind = TokenizerKind(kind)
+        except ValueError as err:
+            allowed = ", ".join(k.value for k in TokenizerKind)
+            raise ConfigError(f"tokenizer.kind={kind!r}: choose one of {allowed}") from err
+        self.lang = lang
+        self.lower = lower
+        self.reverse = reverse
+        if self.kind == TokenizerKind.spacy:
+            _spacy_nlp(lang)  # fail early on an unknown language
+
+    def __repr__(self) -> str:
+        return (
+            f"Tokenizer(kind={self.kind.value!r}, lang={self.lang!r}, "
+            f"lower={self.lower}, reverse={self.reverse})"
+        )
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Tokenizer):
+            return NotImplemented
+        return self.to_dict() == other.to_dict()
+
+    def __call__(self, text: str) -> list[str]:
+        """Tokens of one line."""
+        return self.tokenize_many([text])[0]
+
+    def tokenize_many(self, texts: Iterable[str]) -> list[list[str]]:
+        """Tokens of many lines; spaCy processes them in batches (fast)."""
+        if self.lower:
+            texts = [text.lower() for text in texts]
+        if self.kind == TokenizerKind.spacy:
+            pipe = _spacy_nlp(self.lang).tokenizer.pipe(texts, batch_size=_PIPE_BATCH)
+            result = [[tok.text for tok in doc if not tok.is_space] for doc in pipe]
+        elif self.kind == TokenizerKind.whitespace:
+            result = [text.split() for text in texts]
+        else:
+            result = [_char_tokens(text) for text in texts]
+        if self.reverse:
+            for tokens in result:
+                tokens.reverse()
+        return result
+
+    def detokenize(self, tokens: list[str]) -> str:
+        """Text from tokens in reading order (``reverse`` is not undone here)."""
+        if self.kind == TokenizerKind.char:
+            return "".join(tokens).replace(SPACE_MARK, " ")
+        if not tokens:
+            return ""
+        if self.lang == "en":
+            tokens = _join_negations(tokens)
+        # unescape=False: our tokens are raw text, never XML-escaped, so a literal
+        # "&amp;" in the data must stay as it is.
+        return _moses_detokenizer(self.lang).detokenize(list(tokens), unescape=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able settings; :meth:`from_dict` rebuilds the tokenizer."""
+        return {
+            "kind": self.kind.value,
+            "lang": self.lang,
+            "lower": self.lower,
+            "reverse": self.reverse,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Tokenizer:
+        return cls(
+            kind=TokenizerKind(data["kind"]),
+            lang=str(data["lang"]),
+            lower=bool(data.get("lower", False)),
+            reverse=bool(data.get("reverse", False)),
+        )
+
+
+def build_tokenizers(
+    cfg: TokenizerConfig, src_lang: str, tgt_lang: str
+) -> tuple[Tokenizer, Tokenizer]:
+    """Source and target tokenizers; only the source may be reversed."""
+    src = Tokenizer(cfg.kind, src_lang, lower=cfg.lower, reverse=cfg.reverse_source)
+    tgt = Tokenizer(cfg.kind, tgt_lang, lower=cfg.lower, reverse=False)
+    logger.debug("tokenizers: %r, %r", src, tgt)
+    return src, tgt

@@ -1,0 +1,1 @@
+"""Search over a model's output distributions; tensors and ids in, ids out."""

@@ -1,0 +1,1 @@
+"""Encoder-decoder models; they work on tensors of ids, never on text."""
