@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,21 @@ def save_checkpoint(payload: dict[str, Any], path: str | Path) -> Path:
     return path
 
 
+def _first_line(text: str) -> str:
+    text = re.sub(r"\x1b\[[0-9;]*m", "", text).strip()  # no terminal colour codes
+    return text.splitlines()[0][:200] if text else ""
+
+
+def _unpickling_reason(exc: pickle.UnpicklingError) -> str:
+    """The useful part of torch's long weights_only message (the refused global)."""
+    text = str(exc)
+    match = re.search(r"Unsupported global: GLOBAL (\S+)", text)
+    if match:
+        return f"unsupported global {match.group(1)}"
+    match = re.search(r"WeightsUnpickler error:\s*(\S[^\n]*)", text)
+    return _first_line(match.group(1) if match else text) or type(exc).__name__
+
+
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
     """Load a checkpoint with ``weights_only=True``; one-line errors name the file."""
     path = Path(path)
@@ -59,13 +75,13 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CheckpointError(
             f"{path}: refused to load - it holds objects other than tensors and plain data "
-            f"({first[:160]})"
+            f"({_unpickling_reason(exc)})"
         ) from None
-    except (RuntimeError, EOFError, OSError, ValueError) as exc:
-        raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({exc})") from None
+    except Exception as exc:  # garbage bytes raise anything (IndexError, KeyError, ...)
+        reason = _first_line(str(exc)) or type(exc).__name__
+        raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({reason})") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not an nmt checkpoint (no '{FORMAT}' marker)")
     if data.get("version", 0) > VERSION:

@@ -148,9 +148,7 @@ def _verify(path: Path) -> None:
 
 def _check_split_lang(split: str, lang: str) -> None:
     if split not in MULTI30K_SPLITS:
-        raise DataError(
-            f"Multi30k has no split {split!r}; splits: {', '.join(MULTI30K_SPLITS)}"
-        )
+        raise DataError(f"Multi30k has no split {split!r}; splits: {', '.join(MULTI30K_SPLITS)}")
     langs = MULTI30K_SPLITS[split]
     if lang not in langs:
         raise DataError(f"{split} has no {lang} file; it has {', '.join(sorted(langs))}")
@@ -205,10 +203,16 @@ def _fetch(url: str, dest: Path) -> None:
 
     with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response:
         total = int(response.headers.get("Content-Length") or 0) or None
-        with dest.open("wb") as out, tqdm(
-            total=total, unit="B", unit_scale=True, desc=dest.name.split(".part")[0],
-            leave=False,
-        ) as bar:
+        with (
+            dest.open("wb") as out,
+            tqdm(
+                total=total,
+                unit="B",
+                unit_scale=True,
+                desc=dest.name.split(".part")[0],
+                leave=False,
+            ) as bar,
+        ):
             for chunk in iter(lambda: response.read(_CHUNK), b""):
                 out.write(chunk)
                 bar.update(len(chunk))
@@ -234,6 +238,7 @@ def _download(name: str, cache: Path) -> Path:
         digest = file_sha256(tmp)
         _check_download(name, url, digest)
         final = cache / name
+        tmp.chmod(0o644)  # mkstemp makes it private; the cache is ordinary data
         os.replace(tmp, final)
     finally:
         tmp.unlink(missing_ok=True)
@@ -241,7 +246,9 @@ def _download(name: str, cache: Path) -> Path:
         _record_sum(cache, name, digest)
         logger.warning(
             "%s has no pinned sha256; recorded %s in %s (trusted on first use)",
-            name, digest, cache / SUMS_FILE,
+            name,
+            digest,
+            cache / SUMS_FILE,
         )
     _remember_sha256(final, digest)
     return final
@@ -251,8 +258,7 @@ def _check_download(name: str, url: str, digest: str) -> None:
     expected = SHA256.get(name)
     if expected is not None and digest != expected:
         raise DataError(
-            f"{name} downloaded from {url}: sha256 mismatch: expected {expected} "
-            f"but got {digest}"
+            f"{name} downloaded from {url}: sha256 mismatch: expected {expected} but got {digest}"
         )
 
 
@@ -271,14 +277,14 @@ def read_lines(path: str | os.PathLike[str]) -> list[str]:
     if not path.is_file():
         raise DataError(f"{path} not found")
     lines: list[str] = []
-    number = 0
     try:
-        for number, raw in enumerate(_open_bytes(path), start=1):
+        for raw in _open_bytes(path):
             text = raw.decode("utf-8")
             if text.endswith("\n"):
                 text = text[:-2] if text.endswith("\r\n") else text[:-1]
             lines.append(text)
     except UnicodeDecodeError as err:
+        number = len(lines) + 1
         raise DataError(f"{path}: line {number} is not valid UTF-8 ({err.reason})") from err
     except (OSError, EOFError) as err:
         raise DataError(f"{path}: cannot read ({err})") from err
@@ -305,9 +311,7 @@ def read_parallel(
     src = read_lines(src_path)
     tgt = read_lines(tgt_path)
     if len(src) != len(tgt):
-        raise DataError(
-            f"src has {len(src)} lines but tgt has {len(tgt)}: {src_path}, {tgt_path}"
-        )
+        raise DataError(f"src has {len(src)} lines but tgt has {len(tgt)}: {src_path}, {tgt_path}")
     return ParallelText(src=src, tgt=tgt, src_path=str(src_path), tgt_path=str(tgt_path))
 
 
@@ -318,9 +322,7 @@ FILE_SPLITS = ("train", "val", "test")
 
 def _file_split_paths(cfg: DataConfig, split: str) -> tuple[str, str]:
     if split not in FILE_SPLITS:
-        raise DataError(
-            f"data=files has no split {split!r}; splits: {', '.join(FILE_SPLITS)}"
-        )
+        raise DataError(f"data=files has no split {split!r}; splits: {', '.join(FILE_SPLITS)}")
     src, tgt = getattr(cfg, f"{split}_src"), getattr(cfg, f"{split}_tgt")
     if not src or not tgt:
         raise DataError(f"split {split!r} needs data.{split}_src and data.{split}_tgt")

@@ -2,8 +2,10 @@
 
 ``spacy`` uses the tokenizer of ``spacy.blank(lang)``: tokenization rules
 only, so no trained pipeline has to be downloaded.  Whitespace tokens are
-dropped.  ``whitespace`` is ``str.split()``.  ``char`` keeps every character
-and writes whitespace as ``▁`` so that the text can be rebuilt exactly.
+dropped, and a hyphen that spaCy splits out of a word ("t-shirt") is written
+``@-@`` as Moses does, so that detokenizing restores the word.
+``whitespace`` is ``str.split()``.  ``char`` keeps every character and writes
+whitespace as ``▁`` so that the text can be rebuilt exactly.
 
 ``lower`` lowercases the text before it is split; ``reverse`` reverses the
 token list (Sutskever et al. 2014, section 3.3: reversing the source helps
@@ -25,6 +27,7 @@ from nmt.config import ConfigError, TokenizerConfig, TokenizerKind
 logger = logging.getLogger(__name__)
 
 SPACE_MARK = "\u2581"  # "▁", stands for a space in character tokens
+HYPHEN_MARK = "@-@"  # a hyphen inside a word (Moses' aggressive-hyphen mark)
 _PIPE_BATCH = 1000
 
 # lang -> spaCy Language / sacremoses MosesDetokenizer, built once per process
@@ -53,6 +56,25 @@ def _moses_detokenizer(lang: str) -> Any:
 
         _DETOKENIZERS[lang] = MosesDetokenizer(lang=lang)
     return _DETOKENIZERS[lang]
+
+
+def _doc_tokens(doc: Any) -> list[str]:
+    """Non-space tokens of a spaCy Doc; a hyphen split out of a word becomes ``@-@``.
+
+    spaCy cuts "t-shirt" into "t", "-", "shirt".  Writing the inner hyphen as
+    Moses' ``@-@`` keeps the fact that it had no spaces around it, so that the
+    detokenizer can glue the word back together ("t-shirt", not "t - shirt").
+    """
+    tokens: list[str] = []
+    for tok in doc:
+        if tok.is_space:
+            continue
+        inner = tok.i > 0 and not doc[tok.i - 1].whitespace_ and not tok.whitespace_
+        if tok.text == "-" and inner and tok.i + 1 < len(doc) and not doc[tok.i + 1].is_space:
+            tokens.append(HYPHEN_MARK)
+        else:
+            tokens.append(tok.text)
+    return tokens
 
 
 def _join_negations(tokens: list[str]) -> list[str]:
@@ -108,7 +130,7 @@ class Tokenizer:
             texts = [text.lower() for text in texts]
         if self.kind == TokenizerKind.spacy:
             pipe = _spacy_nlp(self.lang).tokenizer.pipe(texts, batch_size=_PIPE_BATCH)
-            result = [[tok.text for tok in doc if not tok.is_space] for doc in pipe]
+            result = [_doc_tokens(doc) for doc in pipe]
         elif self.kind == TokenizerKind.whitespace:
             result = [text.split() for text in texts]
         else:

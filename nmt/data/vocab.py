@@ -67,16 +67,17 @@ class Vocab:
         for tokens in sentences:
             counts.update(tokens)
         specials = {cfg.unk, cfg.pad, cfg.bos, cfg.eos}
-        kept = [
-            (tok, n) for tok, n in counts.items() if n >= cfg.min_freq and tok not in specials
-        ]
+        kept = [(tok, n) for tok, n in counts.items() if n >= cfg.min_freq and tok not in specials]
         kept.sort(key=lambda item: (-item[1], item[0]))
         if cfg.max_size is not None:
             kept = kept[: cfg.max_size]
         vocab = cls([tok for tok, _ in kept], cfg.unk, cfg.pad, cfg.bos, cfg.eos)
         logger.info(
             "vocab: %d tokens (%d distinct seen, min_freq=%d, max_size=%s)",
-            len(vocab), len(counts), cfg.min_freq, cfg.max_size,
+            len(vocab),
+            len(counts),
+            cfg.min_freq,
+            cfg.max_size,
         )
         return vocab
 
@@ -117,7 +118,10 @@ class Vocab:
         specials = data["specials"]
         vocab = cls(
             list(data["itos"]),
-            unk=specials["unk"], pad=specials["pad"], bos=specials["bos"], eos=specials["eos"],
+            unk=specials["unk"],
+            pad=specials["pad"],
+            bos=specials["bos"],
+            eos=specials["eos"],
         )
         if vocab.itos != list(data["itos"]):
             raise ValueError("vocab data must list the specials first: unk, pad, bos, eos")

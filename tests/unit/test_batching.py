@@ -24,8 +24,10 @@ SPECIALS = {"pad_idx": PAD, "bos_idx": BOS, "eos_idx": EOS}
 def make_examples(count: int, seed: int = 0) -> list[tuple[list[int], list[int]]]:
     rng = random.Random(seed)
     return [
-        ([rng.randrange(4, 50) for _ in range(rng.randrange(1, 30))],
-         [rng.randrange(4, 50) for _ in range(rng.randrange(0, 30))])
+        (
+            [rng.randrange(4, 50) for _ in range(rng.randrange(1, 30))],
+            [rng.randrange(4, 50) for _ in range(rng.randrange(0, 30))],
+        )
         for _ in range(count)
     ]
 
@@ -143,18 +145,24 @@ def test_bucketing_reduces_padding() -> None:
 def test_encode_pairs_and_iterate_batches() -> None:
     src_vocab = Vocab.build([["a", "b", "c"]], VocabConfig(min_freq=1))
     tgt_vocab = Vocab.build([["x", "y"]], VocabConfig(min_freq=1))
-    pairs = encode_pairs([["a", "b"], ["c", "q"], []], [["x"], ["y", "x"], ["y"]],
-                         src_vocab, tgt_vocab)
+    pairs = encode_pairs(
+        [["a", "b"], ["c", "q"], []], [["x"], ["y", "x"], ["y"]], src_vocab, tgt_vocab
+    )
     assert pairs[0] == ([src_vocab.stoi["a"], src_vocab.stoi["b"]], [tgt_vocab.stoi["x"]])
     assert pairs[1][0][1] == src_vocab.unk_idx
     assert pairs[2][0] == []
     with pytest.raises(ValueError):
         encode_pairs([["a"]], [], src_vocab, tgt_vocab)
     sampler = BucketBatchSampler([len(s) for s, _ in pairs], 2, shuffle=False)
-    batches = list(iterate_batches(
-        pairs, sampler, pad_idx=tgt_vocab.pad_idx, bos_idx=tgt_vocab.bos_idx,
-        eos_idx=tgt_vocab.eos_idx,
-    ))
+    batches = list(
+        iterate_batches(
+            pairs,
+            sampler,
+            pad_idx=tgt_vocab.pad_idx,
+            bos_idx=tgt_vocab.bos_idx,
+            eos_idx=tgt_vocab.eos_idx,
+        )
+    )
     assert [b.indices.tolist() for b in batches] == [[2, 0], [1]]
     assert batches[0].src[0].tolist() == [tgt_vocab.eos_idx, tgt_vocab.pad_idx]
     decoded = tgt_vocab.decode(batches[1].tgt_out[0].tolist())

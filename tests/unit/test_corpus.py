@@ -65,8 +65,12 @@ def find(split: str, lang: str, tmp_path: Path, **kwargs: object) -> Path:
 
 def test_split_table() -> None:
     assert set(MULTI30K_SPLITS) == {
-        "train", "val", "test_2016_flickr", "test_2017_flickr",
-        "test_2017_mscoco", "test_2018_flickr",
+        "train",
+        "val",
+        "test_2016_flickr",
+        "test_2017_flickr",
+        "test_2017_mscoco",
+        "test_2018_flickr",
     }
     assert "cs" not in MULTI30K_SPLITS["test_2017_mscoco"]
     assert len(SHA256) == 12
@@ -140,9 +144,7 @@ def test_available_test_splits(tmp_path: Path) -> None:
 # ------------------------------------------------------------------ download
 
 
-def test_download_failure_mentions_env_var(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_download_failure_mentions_env_var(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     def refuse(*args: object, **kwargs: object) -> None:
         raise urllib.error.URLError("network is unreachable")
 
@@ -238,7 +240,8 @@ def files_config(tmp_path: Path, **kwargs: object) -> DataConfig:
     for split in ("train", "val"):
         for side, lang in (("src", "de"), ("tgt", "en")):
             name = f"{split}.{lang}"
-            paths[f"{split}_{side}"] = str(write_plain(tmp_path / name, [f"{name} {i}" for i in range(5)]))
+            lines = [f"{name} {i}" for i in range(5)]
+            paths[f"{split}_{side}"] = str(write_plain(tmp_path / name, lines))
     return DataConfig(source=DataSource.files, **paths, **kwargs)
 
 
@@ -266,8 +269,13 @@ def test_load_split_multi30k_local(tmp_path: Path) -> None:
     root = tmp_path / "root"
     write_plain(root / "test_2017_mscoco.fr", ["un", "deux"])
     write_gz(root / "test_2017_mscoco.en.gz", ["one", "two"])
-    cfg = DataConfig(src_lang="fr", tgt_lang="en", root=str(root), download=False,
-                     cache_dir=str(tmp_path / "cache"))
+    cfg = DataConfig(
+        src_lang="fr",
+        tgt_lang="en",
+        root=str(root),
+        download=False,
+        cache_dir=str(tmp_path / "cache"),
+    )
     data = load_split(cfg, "test_2017_mscoco")
     assert data.src == ["un", "deux"] and data.tgt == ["one", "two"]
 
@@ -283,8 +291,12 @@ def test_shared_files_verify(shared_multi30k: Path, tmp_path: Path) -> None:
     for name in SHA256:
         split, lang, _ = name.rsplit(".", 2)
         assert find(split, lang, tmp_path, root=str(shared_multi30k)).name == name
-    small = DataConfig(root=str(shared_multi30k), cache_dir=str(tmp_path / "c"),
-                       download=False, max_train_examples=10)
+    small = DataConfig(
+        root=str(shared_multi30k),
+        cache_dir=str(tmp_path / "c"),
+        download=False,
+        max_train_examples=10,
+    )
     assert len(load_split(small, "train")) == 10
 
 

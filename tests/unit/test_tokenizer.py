@@ -9,12 +9,21 @@ import pytest
 from nmt.config import ConfigError, TokenizerConfig, TokenizerKind
 from nmt.data.tokenizer import SPACE_MARK, Tokenizer, build_tokenizers
 
+
+def words(text: str) -> list[str]:
+    """Expected tokens, written as one space-separated string."""
+    return text.split()
+
+
 SENTENCES = {
-    "de": ("Ein Mann, der einen Hut trägt, läuft die Straße entlang.",
-           ["Ein", "Mann", ",", "der", "einen", "Hut", "trägt", ",", "läuft", "die",
-            "Straße", "entlang", "."]),
-    "en": ("Two dogs aren't playing in the snow.",
-           ["Two", "dogs", "are", "n't", "playing", "in", "the", "snow", "."]),
+    "de": (
+        "Ein Mann, der einen Hut trägt, läuft die Straße entlang.",
+        words("Ein Mann , der einen Hut trägt , läuft die Straße entlang ."),
+    ),
+    "en": (
+        "Two dogs aren't playing in the snow.",
+        ["Two", "dogs", "are", "n't", "playing", "in", "the", "snow", "."],
+    ),
     "fr": ("Un homme fait du vélo.", ["Un", "homme", "fait", "du", "vélo", "."]),
     "cs": ("Muž jede na kole.", ["Muž", "jede", "na", "kole", "."]),
 }
@@ -100,3 +109,10 @@ def test_build_tokenizers_reverses_source_only() -> None:
     assert (src.lang, src.reverse, src.lower) == ("de", True, True)
     assert (tgt.lang, tgt.reverse, tgt.lower) == ("en", False, True)
     assert src("A B") == ["b", "a"] and tgt("A B") == ["a", "b"]
+
+
+def test_inner_hyphen_marked_and_restored() -> None:
+    tok = Tokenizer(TokenizerKind.spacy, "en")
+    tokens = tok("A snow-covered hill - and a t-shirt.")
+    assert tokens == words("A snow @-@ covered hill - and a t @-@ shirt .")
+    assert tok.detokenize(tokens) == "A snow-covered hill - and a t-shirt."

@@ -1,0 +1,147 @@
+"""Shared fixtures: a tiny synthetic parallel corpus, a tiny model, Multi30k.
+
+The synthetic language pair is "reverse and map": the target is the source
+read backwards with every word replaced by its partner word (``s3`` ->
+``T3``).  A small model learns it in seconds on a CPU, so that training,
+decoding and the CLI can be tested end to end without real data.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import torch
+
+from nmt.config import CellType, InitKind, SutskeverConfig, TokenizerKind, VocabConfig
+from nmt.data.tokenizer import Tokenizer
+from nmt.data.vocab import Vocab
+from nmt.evaluation import TextPipeline
+from nmt.models.registry import VocabSizes, build_model
+from nmt.models.seq2seq import Seq2Seq
+
+# Read once, at import: test modules may clear $NMT_DATA_DIR for each test.
+_ENV_DATA_DIR = os.environ.get("NMT_DATA_DIR")
+_SHARED_MULTI30K = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "multi30k"
+
+SYNTH_WORDS = 12
+SYNTH_SIZES = {"train": 300, "val": 50, "test": 50}
+
+
+def synthetic_pair(rng: random.Random, min_len: int = 2, max_len: int = 6) -> tuple[str, str]:
+    """One (source, target) line pair of the reverse-and-map task."""
+    ids = [rng.randrange(SYNTH_WORDS) for _ in range(rng.randint(min_len, max_len))]
+    src = " ".join(f"s{i}" for i in ids)
+    tgt = " ".join(f"T{i}" for i in reversed(ids))
+    return src, tgt
+
+
+@dataclass
+class SyntheticCorpus:
+    """Plain-text files ``{split}.src`` / ``{split}.tgt`` and their lines."""
+
+    root: Path
+    lines: dict[str, tuple[list[str], list[str]]]
+
+    def src(self, split: str) -> Path:
+        return self.root / f"{split}.src"
+
+    def tgt(self, split: str) -> Path:
+        return self.root / f"{split}.tgt"
+
+    def overrides(self) -> list[str]:
+        """Hydra overrides that point ``data=files`` at these files."""
+        keys = ["data=files"]
+        for split in ("train", "val", "test"):
+            keys += [f"data.{split}_src={self.src(split)}", f"data.{split}_tgt={self.tgt(split)}"]
+        return keys
+
+
+def write_lines(path: Path, lines: list[str]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def synthetic_corpus(tmp_path: Path) -> SyntheticCorpus:
+    """300 train, 50 val and 50 test pairs of the reverse-and-map task."""
+    rng = random.Random(1234)
+    root = tmp_path / "corpus"
+    lines = {}
+    for split, count in SYNTH_SIZES.items():
+        pairs = [synthetic_pair(rng) for _ in range(count)]
+        src, tgt = [s for s, _ in pairs], [t for _, t in pairs]
+        write_lines(root / f"{split}.src", src)
+        write_lines(root / f"{split}.tgt", tgt)
+        lines[split] = (src, tgt)
+    return SyntheticCorpus(root=root, lines=lines)
+
+
+@pytest.fixture
+def tiny_pipeline(synthetic_corpus: SyntheticCorpus) -> TextPipeline:
+    """Whitespace tokenizers and vocabularies of the synthetic training split."""
+    src_tok = Tokenizer(TokenizerKind.whitespace, "src")
+    tgt_tok = Tokenizer(TokenizerKind.whitespace, "tgt")
+    src, tgt = synthetic_corpus.lines["train"]
+    cfg = VocabConfig(min_freq=1)
+    return TextPipeline(
+        src_tokenizer=src_tok,
+        tgt_tokenizer=tgt_tok,
+        src_vocab=Vocab.build(src_tok.tokenize_many(src), cfg),
+        tgt_vocab=Vocab.build(tgt_tok.tokenize_many(tgt), cfg),
+        max_src_len=20,
+    )
+
+
+@pytest.fixture
+def tiny_examples(
+    synthetic_corpus: SyntheticCorpus, tiny_pipeline: TextPipeline
+) -> list[tuple[list[int], list[int]]]:
+    """The synthetic training split as id pairs (no bos/eos)."""
+    src, tgt = synthetic_corpus.lines["train"]
+    return tiny_pipeline.encode_pairs(src, tgt)
+
+
+TinyModelFactory = Callable[..., Seq2Seq]
+
+
+@pytest.fixture
+def make_tiny_model(tiny_pipeline: TextPipeline) -> TinyModelFactory:
+    """``make_tiny_model(seed=0, **config)``: a small Sutskever model (CPU, no dropout)."""
+
+    def make(seed: int = 0, **overrides: object) -> Seq2Seq:
+        options: dict[str, object] = {
+            "cell": CellType.lstm,
+            "emb_dim": 16,
+            "hidden_dim": 32,
+            "num_layers": 1,
+            "dropout": 0.0,
+            "init": InitKind.uniform,
+            "init_range": 0.1,
+        }
+        options.update(overrides)
+        sizes = VocabSizes(
+            src=len(tiny_pipeline.src_vocab),
+            tgt=len(tiny_pipeline.tgt_vocab),
+            src_pad=tiny_pipeline.src_vocab.pad_idx,
+            tgt_pad=tiny_pipeline.tgt_vocab.pad_idx,
+        )
+        torch.manual_seed(seed)
+        return build_model(SutskeverConfig(**options), sizes)  # type: ignore[arg-type]
+
+    return make
+
+
+@pytest.fixture
+def multi30k_dir() -> Path:
+    """The shared Multi30k folder ($NMT_DATA_DIR, else ../shared/data/multi30k);
+    the test is skipped when neither holds the files."""
+    for candidate in (_ENV_DATA_DIR, _SHARED_MULTI30K):
+        if candidate and (Path(candidate) / "train.de.gz").is_file():
+            return Path(candidate)
+    pytest.skip("no Multi30k folder: set NMT_DATA_DIR or add ../shared/data/multi30k")
