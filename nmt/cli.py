@@ -51,6 +51,7 @@ def _run(command: str, cfg: DictConfig, schema: type, body: Callable[[Any, Path]
     from nmt.training.trainer import TrainingError
 
     setup_logging()
+    typed: Any = None
     try:
         typed = to_dataclass(cfg, schema)
     except (ConfigError, OmegaConfBaseException) as exc:
@@ -100,8 +101,11 @@ APPS: dict[str, Callable[[], None]] = {
 def usage() -> str:
     lines = ["usage: nmt <command> [key=value ...] [hydra options]", "", "commands:"]
     lines += [f"  {name:<10} {text}" for name, text in COMMANDS.items()]
-    lines += ["", "`nmt <command> --help` lists its config groups and keys;",
-              "`nmt <command> --cfg job` prints the resolved config."]
+    lines += [
+        "",
+        "`nmt <command> --help` lists its config groups and keys;",
+        "`nmt <command> --cfg job` prints the resolved config.",
+    ]
     return "\n".join(lines)
 
 

@@ -301,9 +301,7 @@ class TranslateConfig:
 class DataCommandConfig:
     data: DataConfig = field(default_factory=DataConfig)
     tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
-    splits: list[str] = field(
-        default_factory=lambda: ["train", "val", "test_2016_flickr"]
-    )
+    splits: list[str] = field(default_factory=lambda: ["train", "val", "test_2016_flickr"])
     stats: bool = True
 
 

@@ -45,9 +45,11 @@ class TextPipeline:
             if len(tokens) > self.max_src_len:
                 cut.append(number)
                 # keep the sentence's beginning even when the model reads it reversed
-                tokens = tokens[-self.max_src_len :] if self.src_tokenizer.reverse else tokens[
-                    : self.max_src_len
-                ]
+                tokens = (
+                    tokens[-self.max_src_len :]
+                    if self.src_tokenizer.reverse
+                    else tokens[: self.max_src_len]
+                )
             ids.append(self.src_vocab.encode(tokens, add_bos=False, add_eos=False))
         return ids, cut
 
@@ -150,7 +152,9 @@ def translate_texts(
         shown = ", ".join(map(str, cut[:10])) + (" ..." if len(cut) > 10 else "")
         log.warning(
             "%d line(s) longer than %d tokens were cut: line %s",
-            len(cut), pipeline.max_src_len, shown,
+            len(cut),
+            pipeline.max_src_len,
+            shown,
         )
     outputs = translate_ids(model, src_ids, pipeline, decoding, device, progress=progress)
     return [pipeline.decode(ids) if ids else "" for ids in outputs]

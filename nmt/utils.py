@@ -7,8 +7,6 @@ import random
 
 import torch
 
-from nmt.config import DeviceChoice
-
 log = logging.getLogger("nmt")
 
 
@@ -24,17 +22,24 @@ def seed_everything(seed: int) -> None:
         pass
 
 
-def pick_device(choice: DeviceChoice | str) -> torch.device:
-    """``auto`` takes CUDA when present; ``cuda`` without a GPU is an error."""
-    choice = DeviceChoice(choice)
-    if choice == DeviceChoice.cuda and not torch.cuda.is_available():
+def pick_device(choice: str) -> torch.device:
+    """``auto`` takes CUDA when present; ``cuda`` without a GPU is an error.
+
+    ``choice`` is "auto", "cpu" or "cuda" (a str Enum such as DeviceChoice works).
+    """
+    choice = str(getattr(choice, "value", choice))
+    if choice not in ("auto", "cpu", "cuda"):
+        raise ValueError(f"device={choice!r}: use auto, cpu or cuda")
+    if choice == "cuda" and not torch.cuda.is_available():
         raise RuntimeError("trainer.device=cuda but no CUDA GPU is visible; use device=auto or cpu")
-    if choice == DeviceChoice.cpu or not torch.cuda.is_available():
+    if choice == "cpu" or not torch.cuda.is_available():
         return torch.device("cpu")
     return torch.device("cuda")
 
 
 def setup_logging(level: int = logging.INFO) -> None:
     if not logging.getLogger().handlers:
-        logging.basicConfig(level=level, format="[%(asctime)s][%(name)s][%(levelname)s] %(message)s")
+        logging.basicConfig(
+            level=level, format="[%(asctime)s][%(name)s][%(levelname)s] %(message)s"
+        )
     logging.getLogger("nmt").setLevel(level)

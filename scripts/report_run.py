@@ -81,15 +81,19 @@ def section(run: Path) -> str:
 
 
 def update(out: Path, runs: list[Path]) -> None:
-    text = out.read_text() if out.is_file() else (
-        "# Training runs\n\nWritten by `scripts/report_run.py` from the runs' own files.\n\n"
+    text = (
+        out.read_text()
+        if out.is_file()
+        else ("# Training runs\n\nWritten by `scripts/report_run.py` from the runs' own files.\n\n")
     )
     for run in runs:
         block = section(run)
         mark = re.escape(MARK.format(run.resolve().name))
         pattern = re.compile(mark + r".*?(?=<!-- run: |\Z)", re.S)
-        text = pattern.sub(lambda _m: block + "\n", text) if pattern.search(text) else (
-            text + "\n" + block
+        text = (
+            pattern.sub(lambda _m, b=block: b + "\n", text)
+            if pattern.search(text)
+            else (text + "\n" + block)
         )
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)

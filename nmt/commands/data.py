@@ -27,8 +27,12 @@ def run(cfg: DataCommandConfig, out_dir: Path | None = None) -> list[dict[str, A
     rows = []
     for split in cfg.splits:
         data = load_split(cfg.data, split)
-        row: dict[str, Any] = {"split": split, "lines": len(data), "src": data.src_path,
-                               "tgt": data.tgt_path}
+        row: dict[str, Any] = {
+            "split": split,
+            "lines": len(data),
+            "src": data.src_path,
+            "tgt": data.tgt_path,
+        }
         if cfg.stats:
             row["src_stats"] = _stats(src_tok.tokenize_many(data.src))
             row["tgt_stats"] = _stats(tgt_tok.tokenize_many(data.tgt))
@@ -40,7 +44,8 @@ def run(cfg: DataCommandConfig, out_dir: Path | None = None) -> list[dict[str, A
             st = row.get(f"{side}_stats")
             figures = (
                 f"{st['tokens']:>9}{st['types']:>8}{st['mean_len']:>7}{st['max_len']:>5}"
-                if st else ""
+                if st
+                else ""
             )
             print(f"{row['split']:<18}{row['lines']:>7}  {lang:<5}{figures}")
     for row in rows:

@@ -9,6 +9,7 @@ from typing import Any
 
 import torch
 
+from nmt.commands.common import load_model, vocab_sizes
 from nmt.config import DataSource, TrainConfig, to_plain
 from nmt.data.batching import BucketBatchSampler, iterate_batches
 from nmt.data.corpus import available_test_splits, load_split
@@ -20,7 +21,6 @@ from nmt.models.seq2seq import Seq2Seq
 from nmt.training.optim import build_optimizer, build_scheduler
 from nmt.training.trainer import Trainer
 from nmt.utils import pick_device, seed_everything
-from nmt.commands.common import load_model, vocab_sizes
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +59,9 @@ def prepare_training_data(
     ]
     log.info(
         "train pairs: %d | vocab: src %d, tgt %d",
-        len(examples), len(pipeline.src_vocab), len(pipeline.tgt_vocab),
+        len(examples),
+        len(pipeline.src_vocab),
+        len(pipeline.tgt_vocab),
     )
     return pipeline, examples
 
@@ -92,7 +94,12 @@ def run(cfg: TrainConfig, out_dir: Path) -> dict[str, Any]:
 
     def validate(m: Seq2Seq) -> dict[str, float]:
         report = evaluate(
-            m, pipeline, val.src, val.tgt, cfg.decoding, device,
+            m,
+            pipeline,
+            val.src,
+            val.tgt,
+            cfg.decoding,
+            device,
             max_decode=cfg.trainer.val_max_examples if cfg.trainer.bleu_every_epoch else 0,
         )
         result = {"val_loss": report.loss, "val_ppl": report.ppl}
@@ -101,16 +108,27 @@ def run(cfg: TrainConfig, out_dir: Path) -> dict[str, Any]:
         return result
 
     trainer = Trainer(
-        model, optimizer, scheduler, cfg.trainer, device=device, out_dir=out_dir,
-        validate=validate, checkpoint_data={"config": to_plain(cfg), **pipeline.state()},
+        model,
+        optimizer,
+        scheduler,
+        cfg.trainer,
+        device=device,
+        out_dir=out_dir,
+        validate=validate,
+        checkpoint_data={"config": to_plain(cfg), **pipeline.state()},
     )
     if cfg.trainer.resume_from:
         trainer.resume(cfg.trainer.resume_from)
     state = trainer.fit(epoch_batches, len(sampler))
     summary: dict[str, Any] = {
-        "run_dir": str(out_dir), "arch": cfg.model.arch, "params": params,
-        "epochs": state.epoch, "steps": state.step, "train_time_s": round(state.elapsed_s, 1),
-        "device": str(device), "best_epoch": state.best_epoch,
+        "run_dir": str(out_dir),
+        "arch": cfg.model.arch,
+        "params": params,
+        "epochs": state.epoch,
+        "steps": state.step,
+        "train_time_s": round(state.elapsed_s, 1),
+        "device": str(device),
+        "best_epoch": state.best_epoch,
     }
     summary["test"] = evaluate_test_splits(cfg, out_dir, device)
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
@@ -139,18 +157,17 @@ def evaluate_test_splits(cfg: TrainConfig, out_dir: Path, device: torch.device) 
         data = load_split(cfg.data, split)
         report = evaluate(loaded.model, loaded.pipeline, data.src, data.tgt, cfg.decoding, device)
         target = out_dir / "test" / split
-        write_report(target, report.summary() | {"split": split, "checkpoint": str(best)},
-                     report.hypotheses)
+        write_report(
+            target, report.summary() | {"split": split, "checkpoint": str(best)}, report.hypotheses
+        )
         results[split] = report.summary()
-        log.info("test %s: bleu %.2f ppl %.2f (%s)", split, report.bleu, report.ppl,
-                 report.signature)
+        log.info(
+            "test %s: bleu %.2f ppl %.2f (%s)", split, report.bleu, report.ppl, report.signature
+        )
     return results
 
 
 def write_report(target: Path, report: dict[str, Any], hypotheses: list[str]) -> None:
     target.mkdir(parents=True, exist_ok=True)
-    (target / "hypotheses.txt").write_text(
-        "".join(h + "\n" for h in hypotheses), encoding="utf-8"
-    )
+    (target / "hypotheses.txt").write_text("".join(h + "\n" for h in hypotheses), encoding="utf-8")
     (target / "report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-

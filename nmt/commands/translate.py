@@ -27,8 +27,9 @@ def split_lines(raw: bytes, name: str) -> list[str]:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
-        log.warning("%s: bytes that are not UTF-8 (first on line %d) were replaced by U+FFFD",
-                    name, line)
+        log.warning(
+            "%s: bytes that are not UTF-8 (first on line %d) were replaced by U+FFFD", name, line
+        )
         text = raw.decode("utf-8", errors="replace")
     if not text:
         return []
@@ -70,7 +71,11 @@ def run(cfg: TranslateConfig, out_dir: Path | None = None) -> int:
     # Newlines inside a line would break line alignment; they cannot occur after
     # split_lines, but tokenizers may emit odd whitespace: keep outputs one-line.
     outputs = translate_texts(
-        loaded.model, lines, loaded.pipeline, cfg.decoding, device,
+        loaded.model,
+        lines,
+        loaded.pipeline,
+        cfg.decoding,
+        device,
         progress=cfg.input != "-" and sys.stderr.isatty(),
     )
     outputs = [" ".join(o.split()) for o in outputs]

@@ -8,9 +8,7 @@ from torch import Tensor
 from nmt.models.seq2seq import Seq2Seq
 
 
-def max_output_lengths(
-    src_lengths: Tensor, max_len: int, max_len_ratio: float | None
-) -> Tensor:
+def max_output_lengths(src_lengths: Tensor, max_len: int, max_len_ratio: float | None) -> Tensor:
     """Per-sentence output budget: min(max_len, ratio * source length + 10)."""
     limit = torch.full_like(src_lengths, max_len)
     if max_len_ratio is not None:

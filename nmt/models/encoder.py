@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -10,7 +11,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from nmt.config import CellType
 
-_RNN_CLASSES: dict[CellType, type[nn.RNNBase]] = {
+_RNN_CLASSES: dict[CellType, Any] = {
     CellType.rnn: nn.RNN,
     CellType.gru: nn.GRU,
     CellType.lstm: nn.LSTM,
@@ -92,7 +93,9 @@ class RNNEncoder(nn.Module):
         packed_out, final = self.rnn(packed)
         outputs, _ = pad_packed_sequence(packed_out, batch_first=True, total_length=src.size(1))
         hidden, cell = final if isinstance(final, tuple) else (final, None)
-        mask = torch.arange(src.size(1), device=src.device)[None, :] < lengths.to(src.device)[:, None]
+        mask = (
+            torch.arange(src.size(1), device=src.device)[None, :] < lengths.to(src.device)[:, None]
+        )
         return EncoderOutput(
             outputs=outputs,
             mask=mask,

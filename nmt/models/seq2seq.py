@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
 import torch
 from torch import Tensor, nn
@@ -34,6 +34,9 @@ class Seq2Seq(nn.Module):
     step, feeds back its own greedy prediction instead of the reference token
     with probability ``1 - teacher_forcing`` (Bengio et al. 2015).
     """
+
+    encoder: Any  # an nn.Module: (src, src_lengths) -> EncoderOutput
+    decoder: Any  # an nn.Module following the Decoder protocol
 
     def __init__(self, *, encoder: nn.Module, decoder: nn.Module, src_pad: int, tgt_pad: int):
         super().__init__()

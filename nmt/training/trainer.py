@@ -95,7 +95,9 @@ class Trainer:
         return nll_sum.detach()
 
     # -- the loop -------------------------------------------------------------------
-    def fit(self, epoch_batches: Callable[[int], Iterable[Batch]], steps_per_epoch: int) -> TrainState:
+    def fit(
+        self, epoch_batches: Callable[[int], Iterable[Batch]], steps_per_epoch: int
+    ) -> TrainState:
         """Train until ``max_epochs``, ``max_steps`` or ``max_minutes`` is reached."""
         self.out_dir.mkdir(parents=True, exist_ok=True)
         start = time.perf_counter() - self.state.elapsed_s
@@ -123,8 +125,11 @@ class Trainer:
             self._log(record)
             log.info(
                 "epoch %d: train ppl %.2f | val loss %.3f ppl %.2f bleu %.2f | %.0f tok/s",
-                epoch, record["train_ppl"], val.get("val_loss", math.nan),
-                val.get("val_ppl", math.nan), val.get("val_bleu", math.nan),
+                epoch,
+                record["train_ppl"],
+                val.get("val_loss", math.nan),
+                val.get("val_ppl", math.nan),
+                val.get("val_bleu", math.nan),
                 record["tokens_per_s"],
             )
             self._step_scheduler(val)
@@ -153,7 +158,9 @@ class Trainer:
             window_tokens += batch.ntokens
             if self.state.step % self.cfg.log_every_steps == 0:
                 now = time.perf_counter()
-                self._log_window(bar, epoch, float(window_nll.item()), window_tokens, now - window_t0)
+                self._log_window(
+                    bar, epoch, float(window_nll.item()), window_tokens, now - window_t0
+                )
                 window_nll.zero_()
                 window_tokens, window_t0 = 0, now
             if self._out_of_budget(start):
@@ -176,11 +183,24 @@ class Trainer:
             )
         lr = self.optimizer.param_groups[0]["lr"]
         speed = tokens / max(seconds, 1e-9)
-        bar.set_postfix(loss=f"{loss:.3f}", ppl=f"{math.exp(min(loss, 50)):.1f}",
-                        lr=f"{lr:.2e}", tok_s=f"{speed:.0f}")
-        self._log({"type": "train", "epoch": epoch, "step": self.state.step, "loss": loss,
-                   "ppl": perplexity(nll, tokens), "lr": lr, "tokens_per_s": round(speed, 1),
-                   "teacher_forcing": self.cfg.teacher_forcing})
+        bar.set_postfix(
+            loss=f"{loss:.3f}",
+            ppl=f"{math.exp(min(loss, 50)):.1f}",
+            lr=f"{lr:.2e}",
+            tok_s=f"{speed:.0f}",
+        )
+        self._log(
+            {
+                "type": "train",
+                "epoch": epoch,
+                "step": self.state.step,
+                "loss": loss,
+                "ppl": perplexity(nll, tokens),
+                "lr": lr,
+                "tokens_per_s": round(speed, 1),
+                "teacher_forcing": self.cfg.teacher_forcing,
+            }
+        )
 
     def _log(self, record: dict[str, Any]) -> None:
         with self.metrics_path.open("a", encoding="utf-8") as handle:
@@ -231,7 +251,11 @@ class Trainer:
         at the start of the epoch after the one it finished."""
         path = Path(path)
         if path.is_dir():
-            path = path / "checkpoints" / "last.pt" if (path / "checkpoints").is_dir() else path / "last.pt"
+            path = (
+                path / "checkpoints" / "last.pt"
+                if (path / "checkpoints").is_dir()
+                else path / "last.pt"
+            )
         data = load_checkpoint(path)
         self.model.load_state_dict(data["model"])
         self.optimizer.load_state_dict(data["optimizer"])
