@@ -12,6 +12,7 @@ import os
 import pickle
 import re
 import tempfile
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +73,8 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
                 break
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
+    if not zipfile.is_zipfile(path):  # torch.save writes zip archives (since torch 1.6)
+        raise CheckpointError(f"{path}: not a PyTorch checkpoint (not a zip archive)")
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:

@@ -39,6 +39,39 @@ class CellType(str, Enum):
     lstm = "lstm"
 
 
+class ChoContext(str, Enum):
+    """Where Cho et al. 2014's summary vector c reaches the decoder."""
+
+    init = "init"  # only through the initial state h'_0 = tanh(V' c)
+    step = "step"  # also as an input of every recurrent step
+    step_output = "step_output"  # also in the output layer, beside y_{t-1} (the paper)
+
+
+class DecoderInit(str, Enum):
+    """Which encoder summary starts an attention decoder (through tanh(W .))."""
+
+    backward = "backward"  # backward RNN's state at the first word (Bahdanau et al. 2015)
+    final = "final"  # final state of the top layer, both directions side by side
+    mean = "mean"  # mean of the top layer's outputs over the real source positions
+
+
+class AttentionScore(str, Enum):
+    """Luong et al. 2015 (sec. 3.1) alignment scores."""
+
+    dot = "dot"
+    general = "general"
+    concat = "concat"
+
+
+class TeacherForcingSchedule(str, Enum):
+    """Decay of the teacher-forcing ratio over optimizer steps (Bengio et al. 2015)."""
+
+    constant = "constant"
+    linear = "linear"
+    exponential = "exponential"
+    inverse_sigmoid = "inverse_sigmoid"
+
+
 class InitKind(str, Enum):
     default = "default"  # PyTorch's own initialisation
     uniform = "uniform"  # U(-init_range, init_range), Sutskever et al. 2014
@@ -59,6 +92,15 @@ class SchedulerName(str, Enum):
 
 class DecodingStrategy(str, Enum):
     greedy = "greedy"
+    beam = "beam"
+    sample = "sample"
+
+
+class OutputFormat(str, Enum):
+    """`nmt translate` output: text lines, or ``line<TAB>rank<TAB>score<TAB>text``."""
+
+    plain = "plain"
+    tsv = "tsv"
 
 
 class DeviceChoice(str, Enum):
@@ -183,10 +225,87 @@ class SutskeverConfig(ModelConfig):
             )
 
 
+def _check_tied_embeddings(cfg: ModelConfig) -> None:
+    """The output layer reads ``hidden_dim`` features: tying needs emb_dim == hidden_dim."""
+    if cfg.tie_embeddings and cfg.emb_dim != cfg.hidden_dim:
+        raise ConfigError(
+            f"model.tie_embeddings=true (arch {cfg.arch}) needs model.emb_dim == "
+            f"model.hidden_dim (got {cfg.emb_dim} and {cfg.hidden_dim}): change one of them "
+            "or set model.tie_embeddings=false"
+        )
+
+
+@dataclass
+class ChoConfig(ModelConfig):
+    """Cho et al. 2014 RNN Encoder-Decoder: a fixed summary c of the source starts
+    the decoder and, by ``context``, also feeds every step and the output layer."""
+
+    arch: str = "cho"
+    cell: CellType = CellType.gru
+    num_layers: int = 1
+    context: ChoContext = ChoContext.step_output
+    maxout: bool = False  # deep output: maxout (pool 2) instead of tanh; step_output only
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check_tied_embeddings(self)
+        if self.maxout and self.context != ChoContext.step_output:
+            raise ConfigError(
+                "model.maxout=true needs the deep output layer: set "
+                "model.context=step_output or model.maxout=false"
+            )
+
+
+@dataclass
+class BahdanauConfig(ModelConfig):
+    """Bahdanau et al. 2015: bidirectional encoder, additive attention read from the
+    previous decoder state, deep output over [state; context; embedding]."""
+
+    arch: str = "bahdanau"
+    cell: CellType = CellType.gru
+    num_layers: int = 1
+    bidirectional: bool = True
+    decoder_init: DecoderInit = DecoderInit.backward
+    maxout: bool = False  # deep output: maxout (pool 2) instead of tanh
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check_tied_embeddings(self)
+        if self.decoder_init == DecoderInit.backward and not self.bidirectional:
+            raise ConfigError(
+                "model.decoder_init=backward reads the backward encoder RNN: set "
+                "model.bidirectional=true, or model.decoder_init=final|mean"
+            )
+
+
+@dataclass
+class LuongConfig(ModelConfig):
+    """Luong et al. 2015 global attention: score(h_t, h_s), attentional state
+    h~_t = tanh(W_c[c_t; h_t]) and optional input feeding of h~_{t-1}."""
+
+    arch: str = "luong"
+    score: AttentionScore = AttentionScore.general
+    input_feeding: bool = True
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check_tied_embeddings(self)
+        if self.score == AttentionScore.dot and self.bidirectional:
+            raise ConfigError(
+                "model.score=dot needs encoder states of the decoder's size "
+                f"model.hidden_dim={self.hidden_dim}, but model.bidirectional=true makes "
+                f"them {2 * self.hidden_dim}: set model.bidirectional=false or "
+                "model.score=general|concat"
+            )
+
+
 # arch name -> its config dataclass; the model registry checks it has a builder
 # for each of these.
 MODEL_CONFIGS: dict[str, type[ModelConfig]] = {
     "sutskever": SutskeverConfig,
+    "cho": ChoConfig,
+    "bahdanau": BahdanauConfig,
+    "luong": LuongConfig,
 }
 
 
@@ -221,7 +340,13 @@ class TrainerConfig:
     max_minutes: float | None = None  # wall-clock budget; stops after the epoch it ends in
     batch_size: int = 128
     clip_grad_norm: float | None = 1.0
-    teacher_forcing: float = 1.0
+    teacher_forcing: float = 1.0  # the ratio (constant schedule) or its start value
+    # Bengio et al. 2015 (sec. 2.4), i = optimizer steps taken, each floored at
+    # teacher_forcing_min: linear tf - k*i; exponential tf * k^i (0<k<1);
+    # inverse_sigmoid tf * k / (k + exp(i/k)) (k>=1).
+    teacher_forcing_schedule: TeacherForcingSchedule = TeacherForcingSchedule.constant
+    teacher_forcing_k: float | None = None  # the schedule's k; needed unless constant
+    teacher_forcing_min: float = 0.0
     device: DeviceChoice = DeviceChoice.auto
     seed: int = 1234
     best_metric: BestMetric = BestMetric.bleu
@@ -241,8 +366,26 @@ class TrainerConfig:
             raise ConfigError("trainer.batch_size must be >= 1")
         if not 0.0 <= self.teacher_forcing <= 1.0:
             raise ConfigError("trainer.teacher_forcing must be in [0, 1]")
+        self._check_teacher_forcing_schedule()
         if self.clip_grad_norm is not None and self.clip_grad_norm <= 0:
             raise ConfigError("trainer.clip_grad_norm must be > 0 or null")
+
+    def _check_teacher_forcing_schedule(self) -> None:
+        schedule, k = self.teacher_forcing_schedule, self.teacher_forcing_k
+        if not 0.0 <= self.teacher_forcing_min <= self.teacher_forcing:
+            raise ConfigError("trainer.teacher_forcing_min must be in [0, trainer.teacher_forcing]")
+        allowed = {
+            TeacherForcingSchedule.linear: ("> 0 (the decrease per step)", lambda v: v > 0),
+            TeacherForcingSchedule.exponential: ("in (0, 1)", lambda v: 0 < v < 1),
+            TeacherForcingSchedule.inverse_sigmoid: (">= 1", lambda v: v >= 1),
+        }
+        if schedule in allowed:
+            text, ok = allowed[schedule]
+            if k is None or not ok(k):
+                raise ConfigError(
+                    f"trainer.teacher_forcing_schedule={schedule.value} needs "
+                    f"trainer.teacher_forcing_k {text}; got {k}"
+                )
 
 
 @dataclass
@@ -250,13 +393,58 @@ class DecodingConfig:
     strategy: DecodingStrategy = DecodingStrategy.greedy
     max_len: int = 100  # output tokens, <eos> excluded
     max_len_ratio: float | None = 2.0  # also stop at ratio * source length + 10
-    batch_size: int = 128
+    min_len: int = 0  # output tokens before <eos> is allowed
+    batch_size: int = 128  # sentences per batch (beam: times beam_size rows)
+    beam_size: int = 5  # beam only
+    n_best: int = 1  # hypotheses per sentence (beam: <= beam_size; sample: samples)
+    # GNMT length penalty (Wu et al. 2016, eq. 14): score = log P / ((5 + |Y|) / 6)^alpha;
+    # 0 = plain log-probability.  Ranks beam hypotheses and n-best samples.
+    length_penalty: float = 0.0
+    temperature: float = 1.0  # sample only: logits / temperature
+    top_k: int = 0  # sample only: keep the k most probable tokens; 0 = all
+    top_p: float = 1.0  # sample only: nucleus, smallest set with mass >= top_p
+    seed: int = 1234  # sample only
+    replace_unk: bool = False  # <unk> -> the most attended source token (attention models)
 
     def __post_init__(self) -> None:
         if self.max_len < 1:
             raise ConfigError("decoding.max_len must be >= 1")
+        if self.max_len_ratio is not None and self.max_len_ratio <= 0:
+            raise ConfigError("decoding.max_len_ratio must be > 0 or null")
+        if not 0 <= self.min_len <= self.max_len:
+            raise ConfigError(
+                f"decoding.min_len={self.min_len} must be in [0, decoding.max_len={self.max_len}]"
+            )
         if self.batch_size < 1:
             raise ConfigError("decoding.batch_size must be >= 1")
+        self._check_search()
+        self._check_sampling()
+
+    def _check_search(self) -> None:
+        if self.beam_size < 1:
+            raise ConfigError("decoding.beam_size must be >= 1")
+        if self.n_best < 1:
+            raise ConfigError("decoding.n_best must be >= 1")
+        if self.strategy == DecodingStrategy.beam and self.n_best > self.beam_size:
+            raise ConfigError(
+                f"decoding.n_best={self.n_best} needs decoding.beam_size >= n_best "
+                f"(got beam_size={self.beam_size})"
+            )
+        if self.strategy == DecodingStrategy.greedy and self.n_best > 1:
+            raise ConfigError(
+                f"decoding.n_best={self.n_best} needs decoding=beam or decoding=sample "
+                "(greedy gives one hypothesis)"
+            )
+        if self.length_penalty < 0:
+            raise ConfigError("decoding.length_penalty must be >= 0 (0 = none)")
+
+    def _check_sampling(self) -> None:
+        if self.temperature <= 0:
+            raise ConfigError(f"decoding.temperature={self.temperature} must be > 0")
+        if self.top_k < 0:
+            raise ConfigError(f"decoding.top_k={self.top_k} must be >= 0 (0 = no limit)")
+        if not 0 < self.top_p <= 1:
+            raise ConfigError(f"decoding.top_p={self.top_p} must be in (0, 1]")
 
 
 @dataclass
@@ -293,8 +481,15 @@ class TranslateConfig:
     checkpoint: str = MISSING
     input: str = "-"  # a file, or - for stdin
     output: str = "-"  # a file, or - for stdout
+    output_format: OutputFormat = OutputFormat.plain  # tsv: line, rank, score, text
+    attention_plots: str | None = None  # a folder: one PNG heatmap per sentence
+    attention_plots_max: int = 20  # plots for the first N input lines only
     device: DeviceChoice = DeviceChoice.auto
     decoding: DecodingConfig = field(default_factory=DecodingConfig)
+
+    def __post_init__(self) -> None:
+        if self.attention_plots_max < 0:
+            raise ConfigError("attention_plots_max must be >= 0")
 
 
 @dataclass
@@ -321,9 +516,32 @@ def register_configs() -> None:
 T = TypeVar("T")
 
 
+def _unknown_keys(node: Any, prefix: str = "") -> list[str]:
+    """Keys of a merged config that its dataclass does not declare.
+
+    ``+trainer.max_epoch=3`` opens the node for a new key; OmegaConf would then
+    drop the key without a word when it builds the dataclass.
+    """
+    from omegaconf import DictConfig
+
+    kind = OmegaConf.get_type(node)
+    names = {f.name for f in dataclasses.fields(kind)} if dataclasses.is_dataclass(kind) else None
+    unknown = []
+    for key in node:
+        if names is not None and key not in names:
+            unknown.append(f"{prefix}{key}")
+        child = node._get_node(key)
+        if isinstance(child, DictConfig) and not child._is_missing() and not child._is_none():
+            unknown += _unknown_keys(child, f"{prefix}{key}.")
+    return unknown
+
+
 def to_dataclass(cfg: Any, schema: type[T]) -> T:
     """Turn a composed DictConfig (or plain dict) into the validated dataclass."""
     node = OmegaConf.merge(OmegaConf.structured(schema), cfg)
+    unknown = _unknown_keys(node)
+    if unknown:
+        raise ConfigError(f"unknown config key(s): {', '.join(unknown)} (check the spelling)")
     obj = OmegaConf.to_object(node)
     if isinstance(obj, dict):  # pragma: no cover - defensive
         raise ConfigError(f"config did not convert to {schema.__name__}")

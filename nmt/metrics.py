@@ -32,9 +32,17 @@ def score_translations(hypotheses: list[str], references: list[str]) -> Translat
             f"{len(hypotheses)} hypotheses but {len(references)} references: counts must match"
         )
     bleu = BLEU()
+    chrf = CHRF()
+    if not hypotheses:
+        # sacreBLEU cannot score an empty corpus (IndexError); score 0, but still
+        # give the signatures (they need one scored call to know the nrefs)
+        bleu.corpus_score([""], [[""]])
+        chrf.corpus_score([""], [[""]])
+        return TranslationScores(
+            0.0, str(bleu.get_signature()), 0.0, 0.0, str(chrf.get_signature())
+        )
     bleu_score = bleu.corpus_score(hypotheses, [references])
     bleu_lc = BLEU(lowercase=True).corpus_score(hypotheses, [references])
-    chrf = CHRF()
     chrf_score = chrf.corpus_score(hypotheses, [references])
     return TranslationScores(
         bleu=round(bleu_score.score, 2),
@@ -50,6 +58,8 @@ def tokenized_bleu(hyp_tokens: list[list[str]], ref_tokens: list[list[str]]) -> 
 
     Not comparable with sacreBLEU; reported beside it, labelled.
     """
+    if not hyp_tokens:
+        return 0.0
     hyps = [" ".join(t).lower() for t in hyp_tokens]
     refs = [" ".join(t).lower() for t in ref_tokens]
     return round(BLEU(tokenize="none", force=True).corpus_score(hyps, [refs]).score, 2)

@@ -18,11 +18,18 @@ import pytest
 import torch
 
 from nmt.config import CellType, InitKind, SutskeverConfig, TokenizerKind, VocabConfig
+from nmt.data.batching import collate
 from nmt.data.tokenizer import Tokenizer
 from nmt.data.vocab import Vocab
-from nmt.evaluation import TextPipeline
+from nmt.evaluation import TextPipeline, sequence_nll
 from nmt.models.registry import VocabSizes, build_model
 from nmt.models.seq2seq import Seq2Seq
+
+# The test machines share few cores: with more than one intra-op thread, tiny
+# models run up to 100x slower (threads spin while waiting for a core).  One
+# thread here, and OMP_NUM_THREADS=1 for the `nmt` subprocesses of the CLI tests.
+torch.set_num_threads(1)
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 # Read once, at import: test modules may clear $NMT_DATA_DIR for each test.
 _ENV_DATA_DIR = os.environ.get("NMT_DATA_DIR")
@@ -30,6 +37,7 @@ _SHARED_MULTI30K = Path(__file__).resolve().parents[1].parent / "shared" / "data
 
 SYNTH_WORDS = 12
 SYNTH_SIZES = {"train": 300, "val": 50, "test": 50}
+TRAIN_EPOCHS = 8
 
 
 def synthetic_pair(rng: random.Random, min_len: int = 2, max_len: int = 6) -> tuple[str, str]:
@@ -67,11 +75,12 @@ def write_lines(path: Path, lines: list[str]) -> Path:
     return path
 
 
-@pytest.fixture
-def synthetic_corpus(tmp_path: Path) -> SyntheticCorpus:
-    """300 train, 50 val and 50 test pairs of the reverse-and-map task."""
+@pytest.fixture(scope="session")
+def synthetic_corpus(tmp_path_factory: pytest.TempPathFactory) -> SyntheticCorpus:
+    """300 train, 50 val and 50 test pairs of the reverse-and-map task (read-only:
+    one copy serves the whole session)."""
     rng = random.Random(1234)
-    root = tmp_path / "corpus"
+    root = tmp_path_factory.mktemp("corpus")
     lines = {}
     for split, count in SYNTH_SIZES.items():
         pairs = [synthetic_pair(rng) for _ in range(count)]
@@ -82,7 +91,7 @@ def synthetic_corpus(tmp_path: Path) -> SyntheticCorpus:
     return SyntheticCorpus(root=root, lines=lines)
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def tiny_pipeline(synthetic_corpus: SyntheticCorpus) -> TextPipeline:
     """Whitespace tokenizers and vocabularies of the synthetic training split."""
     src_tok = Tokenizer(TokenizerKind.whitespace, "src")
@@ -98,7 +107,7 @@ def tiny_pipeline(synthetic_corpus: SyntheticCorpus) -> TextPipeline:
     )
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def tiny_examples(
     synthetic_corpus: SyntheticCorpus, tiny_pipeline: TextPipeline
 ) -> list[tuple[list[int], list[int]]]:
@@ -110,10 +119,7 @@ def tiny_examples(
 TinyModelFactory = Callable[..., Seq2Seq]
 
 
-@pytest.fixture
-def make_tiny_model(tiny_pipeline: TextPipeline) -> TinyModelFactory:
-    """``make_tiny_model(seed=0, **config)``: a small Sutskever model (CPU, no dropout)."""
-
+def _tiny_model_factory(pipeline: TextPipeline) -> TinyModelFactory:
     def make(seed: int = 0, **overrides: object) -> Seq2Seq:
         options: dict[str, object] = {
             "cell": CellType.lstm,
@@ -126,15 +132,58 @@ def make_tiny_model(tiny_pipeline: TextPipeline) -> TinyModelFactory:
         }
         options.update(overrides)
         sizes = VocabSizes(
-            src=len(tiny_pipeline.src_vocab),
-            tgt=len(tiny_pipeline.tgt_vocab),
-            src_pad=tiny_pipeline.src_vocab.pad_idx,
-            tgt_pad=tiny_pipeline.tgt_vocab.pad_idx,
+            src=len(pipeline.src_vocab),
+            tgt=len(pipeline.tgt_vocab),
+            src_pad=pipeline.src_vocab.pad_idx,
+            tgt_pad=pipeline.tgt_vocab.pad_idx,
         )
         torch.manual_seed(seed)
         return build_model(SutskeverConfig(**options), sizes)  # type: ignore[arg-type]
 
     return make
+
+
+@pytest.fixture
+def make_tiny_model(tiny_pipeline: TextPipeline) -> TinyModelFactory:
+    """``make_tiny_model(seed=0, **config)``: a small untrained Sutskever model
+    (LSTM, emb 16, hidden 32, 1 layer, no dropout), seeded."""
+    return _tiny_model_factory(tiny_pipeline)
+
+
+@pytest.fixture(scope="session")
+def _trained_state(
+    tiny_pipeline: TextPipeline, tiny_examples: list[tuple[list[int], list[int]]]
+) -> dict[str, torch.Tensor]:
+    model = _tiny_model_factory(tiny_pipeline)(seed=0)
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.02)
+    vocab = tiny_pipeline.tgt_vocab
+    model.train()
+    for epoch in range(TRAIN_EPOCHS):
+        order = random.Random(epoch).sample(range(len(tiny_examples)), len(tiny_examples))
+        for start in range(0, len(order), 32):
+            chunk = order[start : start + 32]
+            batch = collate(
+                [tiny_examples[i] for i in chunk],
+                chunk,
+                pad_idx=vocab.pad_idx,
+                bos_idx=vocab.bos_idx,
+                eos_idx=vocab.eos_idx,
+            )
+            optimizer.zero_grad()
+            sequence_nll(model, batch).div(batch.ntokens).backward()
+            optimizer.step()
+    return {k: v.clone() for k, v in model.state_dict().items()}
+
+
+@pytest.fixture
+def trained_tiny_model(
+    tiny_pipeline: TextPipeline, _trained_state: dict[str, torch.Tensor]
+) -> Seq2Seq:
+    """The tiny model after a few epochs on the synthetic task (a fresh copy per
+    test, in eval mode): it stops its outputs with ``<eos>`` by itself."""
+    model = _tiny_model_factory(tiny_pipeline)(seed=0)
+    model.load_state_dict(_trained_state)
+    return model.eval()
 
 
 @pytest.fixture

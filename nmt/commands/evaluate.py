@@ -10,7 +10,7 @@ from typing import Any
 
 from nmt.commands.common import load_model
 from nmt.commands.train import write_report
-from nmt.config import EvaluateConfig
+from nmt.config import EvaluateConfig, to_plain
 from nmt.data.corpus import load_split, read_parallel
 from nmt.evaluation import evaluate
 from nmt.utils import pick_device
@@ -40,7 +40,7 @@ def run(cfg: EvaluateConfig, out_dir: Path | None = None) -> dict[str, Any]:
         "src": data.src_path,
         "ref": data.tgt_path,
         "checkpoint": str(loaded.path),
-        "decoding": {"strategy": cfg.decoding.strategy.value, "max_len": cfg.decoding.max_len},
+        "decoding": to_plain(cfg.decoding),
         "hypotheses": str(target / "hypotheses.txt"),
     }
     write_report(target, result, report.hypotheses)

@@ -9,8 +9,9 @@ import tempfile
 from pathlib import Path
 
 from nmt.commands.common import load_model
-from nmt.config import TranslateConfig
-from nmt.evaluation import translate_texts
+from nmt.config import OutputFormat, TranslateConfig
+from nmt.evaluation import Translation, translate_nbest
+from nmt.plots import plot_attention
 from nmt.utils import pick_device
 
 log = logging.getLogger(__name__)
@@ -63,23 +64,61 @@ def write_output(path: str, lines: list[str]) -> None:
     os.replace(tmp, target)
 
 
+def one_line(text: str) -> str:
+    """Whitespace runs (tabs, odd Unicode spaces) -> one space: a text stays one
+    line, and one TSV field."""
+    return " ".join(text.split())
+
+
+def format_output(translations: list[list[Translation]], output_format: OutputFormat) -> list[str]:
+    """The output lines: per input line, its n-best texts in rank order (plain),
+    or ``line<TAB>rank<TAB>score<TAB>text`` rows, line and rank from 1 (tsv)."""
+    if output_format == OutputFormat.plain:
+        return [one_line(t.text) for line in translations for t in line]
+    return [
+        f"{number}\t{rank}\t{t.score:.4f}\t{one_line(t.text)}"
+        for number, line in enumerate(translations, 1)
+        for rank, t in enumerate(line, 1)
+    ]
+
+
+def write_attention_plots(translations: list[list[Translation]], folder: Path, limit: int) -> int:
+    """One heatmap per input line among the first ``limit`` (best translation;
+    empty lines skipped), named ``line<N>.png``; returns how many were written."""
+    written = 0
+    for number, line in enumerate(translations[:limit], 1):
+        best = line[0]
+        if not best.tokens:
+            continue
+        if best.attention is None:
+            log.warning("attention_plots: this model has no attention weights; no plots written")
+            return 0
+        path = folder / f"line{number:05d}.png"
+        plot_attention(best.attention, best.src_tokens, best.tokens, path, title=f"line {number}")
+        written += 1
+    log.info("wrote %d attention plots to %s", written, folder)
+    return written
+
+
 def run(cfg: TranslateConfig, out_dir: Path | None = None) -> int:
     """Translate; returns the number of lines written."""
     device = pick_device(cfg.device)
     loaded = load_model(cfg.checkpoint, device)
     lines = read_input(cfg.input)
-    # Newlines inside a line would break line alignment; they cannot occur after
-    # split_lines, but tokenizers may emit odd whitespace: keep outputs one-line.
-    outputs = translate_texts(
+    plots = bool(cfg.attention_plots) and cfg.attention_plots_max > 0
+    translations = translate_nbest(
         loaded.model,
         lines,
         loaded.pipeline,
         cfg.decoding,
         device,
         progress=cfg.input != "-" and sys.stderr.isatty(),
+        keep_attention=plots,
     )
-    outputs = [" ".join(o.split()) for o in outputs]
+    outputs = format_output(translations, cfg.output_format)
     write_output(cfg.output, outputs)
     if cfg.output != "-":
         log.info("wrote %d lines to %s", len(outputs), cfg.output)
+    if plots and cfg.attention_plots:
+        write_attention_plots(translations, Path(cfg.attention_plots), cfg.attention_plots_max)
     return len(outputs)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from nmt.config import SutskeverConfig
-from nmt.models.decoder import RNNDecoder
+from torch import nn
+
+from nmt.config import BahdanauConfig, ChoConfig, LuongConfig, ModelConfig, SutskeverConfig
+from nmt.models.attention_decoders import BahdanauDecoder, LuongDecoder
+from nmt.models.decoder import ChoDecoder, RNNDecoder
 from nmt.models.encoder import RNNEncoder
 from nmt.models.registry import VocabSizes, register_model
 from nmt.models.seq2seq import Seq2Seq, init_parameters
@@ -36,3 +39,84 @@ def build_sutskever(cfg: SutskeverConfig, sizes: VocabSizes) -> Seq2Seq:
     model = Seq2Seq(encoder=encoder, decoder=decoder, src_pad=sizes.src_pad, tgt_pad=sizes.tgt_pad)
     init_parameters(model, cfg.init, cfg.init_range)
     return model
+
+
+def _encoder(cfg: ModelConfig, sizes: VocabSizes) -> RNNEncoder:
+    return RNNEncoder(
+        vocab_size=sizes.src,
+        emb_dim=cfg.emb_dim,
+        hidden_dim=cfg.hidden_dim,
+        num_layers=cfg.num_layers,
+        cell=cfg.cell,
+        bidirectional=cfg.bidirectional,
+        dropout=cfg.dropout,
+        pad_idx=sizes.src_pad,
+    )
+
+
+def _assemble(
+    cfg: ModelConfig, sizes: VocabSizes, encoder: RNNEncoder, decoder: nn.Module
+) -> Seq2Seq:
+    model = Seq2Seq(encoder=encoder, decoder=decoder, src_pad=sizes.src_pad, tgt_pad=sizes.tgt_pad)
+    init_parameters(model, cfg.init, cfg.init_range)
+    return model
+
+
+@register_model("cho")
+def build_cho(cfg: ChoConfig, sizes: VocabSizes) -> Seq2Seq:
+    """Cho et al. 2014: one summary vector c of the source, wired by ``model.context``."""
+    encoder = _encoder(cfg, sizes)
+    decoder = ChoDecoder(
+        vocab_size=sizes.tgt,
+        emb_dim=cfg.emb_dim,
+        hidden_dim=cfg.hidden_dim,
+        num_layers=cfg.num_layers,
+        cell=cfg.cell,
+        dropout=cfg.dropout,
+        pad_idx=sizes.tgt_pad,
+        enc_dim=encoder.output_dim,
+        context=cfg.context,
+        maxout=cfg.maxout,
+        tie_embeddings=cfg.tie_embeddings,
+    )
+    return _assemble(cfg, sizes, encoder, decoder)
+
+
+@register_model("bahdanau")
+def build_bahdanau(cfg: BahdanauConfig, sizes: VocabSizes) -> Seq2Seq:
+    """Bahdanau et al. 2015: (bidirectional) encoder, additive attention, deep output."""
+    encoder = _encoder(cfg, sizes)
+    decoder = BahdanauDecoder(
+        vocab_size=sizes.tgt,
+        emb_dim=cfg.emb_dim,
+        hidden_dim=cfg.hidden_dim,
+        num_layers=cfg.num_layers,
+        cell=cfg.cell,
+        dropout=cfg.dropout,
+        pad_idx=sizes.tgt_pad,
+        enc_dim=encoder.output_dim,
+        decoder_init=cfg.decoder_init,
+        maxout=cfg.maxout,
+        tie_embeddings=cfg.tie_embeddings,
+    )
+    return _assemble(cfg, sizes, encoder, decoder)
+
+
+@register_model("luong")
+def build_luong(cfg: LuongConfig, sizes: VocabSizes) -> Seq2Seq:
+    """Luong et al. 2015: global attention with a dot/general/concat score."""
+    encoder = _encoder(cfg, sizes)
+    decoder = LuongDecoder(
+        vocab_size=sizes.tgt,
+        emb_dim=cfg.emb_dim,
+        hidden_dim=cfg.hidden_dim,
+        num_layers=cfg.num_layers,
+        cell=cfg.cell,
+        dropout=cfg.dropout,
+        pad_idx=sizes.tgt_pad,
+        enc_dim=encoder.output_dim,
+        score=cfg.score,
+        input_feeding=cfg.input_feeding,
+        tie_embeddings=cfg.tie_embeddings,
+    )
+    return _assemble(cfg, sizes, encoder, decoder)

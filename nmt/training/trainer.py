@@ -28,6 +28,7 @@ from nmt.data.batching import Batch
 from nmt.metrics import perplexity
 from nmt.models.seq2seq import Seq2Seq
 from nmt.training.optim import Scheduler
+from nmt.training.schedules import teacher_forcing_at
 
 log = logging.getLogger(__name__)
 
@@ -76,9 +77,8 @@ class Trainer:
     def train_step(self, batch: Batch) -> torch.Tensor:
         """Forward, loss, backward, clip, step; returns the summed NLL (detached)."""
         self.model.train()
-        logits = self.model(
-            batch.src, batch.src_lengths, batch.tgt_in, teacher_forcing=self.cfg.teacher_forcing
-        )
+        ratio = teacher_forcing_at(self.cfg, self.state.step)
+        logits = self.model(batch.src, batch.src_lengths, batch.tgt_in, teacher_forcing=ratio)
         nll_sum = F.cross_entropy(
             logits.reshape(-1, logits.size(-1)).float(),
             batch.tgt_out.reshape(-1),
@@ -117,7 +117,7 @@ class Trainer:
                 "train_ppl": perplexity(train_nll, train_tokens),
                 **val,
                 "lr": self.optimizer.param_groups[0]["lr"],
-                "teacher_forcing": self.cfg.teacher_forcing,
+                "teacher_forcing": self._last_teacher_forcing(),
                 "epoch_time_s": round(seconds, 2),
                 "tokens_per_s": round(train_tokens / max(seconds, 1e-9), 1),
                 "elapsed_s": round(self.state.elapsed_s, 2),
@@ -198,9 +198,13 @@ class Trainer:
                 "ppl": perplexity(nll, tokens),
                 "lr": lr,
                 "tokens_per_s": round(speed, 1),
-                "teacher_forcing": self.cfg.teacher_forcing,
+                "teacher_forcing": self._last_teacher_forcing(),
             }
         )
+
+    def _last_teacher_forcing(self) -> float:
+        """The ratio the latest optimizer step trained with."""
+        return teacher_forcing_at(self.cfg, max(self.state.step - 1, 0))
 
     def _log(self, record: dict[str, Any]) -> None:
         with self.metrics_path.open("a", encoding="utf-8") as handle:

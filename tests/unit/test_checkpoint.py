@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -58,7 +59,9 @@ def test_save_leaves_no_temp_files(tmp_path: Path) -> None:
         save_checkpoint(payload(scale), tmp_path / "last.pt")
     assert leftovers(tmp_path) == []
     assert sorted(p.name for p in tmp_path.iterdir()) == ["last.pt"]
-    assert torch.equal(load_checkpoint(tmp_path / "last.pt")["model"]["w"], payload(3.0)["model"]["w"])
+    assert torch.equal(
+        load_checkpoint(tmp_path / "last.pt")["model"]["w"], payload(3.0)["model"]["w"]
+    )
 
 
 def test_failing_save_keeps_the_old_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -124,10 +127,18 @@ def test_custom_object_is_refused(tmp_path: Path) -> None:
     assert "NotPlainData" in message
 
 
-@pytest.mark.filterwarnings("ignore:Detected pickle protocol")
-def test_plain_pickle_is_refused(tmp_path: Path) -> None:
+def test_plain_pickle_is_not_a_checkpoint(tmp_path: Path) -> None:
     path = tmp_path / "plain.pkl"
     path.write_bytes(pickle.dumps({"format": FORMAT, "version": VERSION}))
+    with pytest.raises(CheckpointError) as err:
+        load_checkpoint(path)
+    assert "refused" not in assert_one_line(err, path)
+
+
+def test_zip_archive_that_is_not_a_checkpoint(tmp_path: Path) -> None:
+    path = tmp_path / "archive.pt"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("readme.txt", "hello")
     with pytest.raises(CheckpointError) as err:
         load_checkpoint(path)
     assert_one_line(err, path)
@@ -198,4 +209,3 @@ def test_run_dir_resolves_to_best(tmp_path: Path) -> None:
     assert torch.equal(data["model"]["w"], payload(2.0)["model"]["w"])
     with pytest.raises(CheckpointError, match="not found"):
         load_checkpoint(tmp_path)  # a folder without checkpoints
-

@@ -1,0 +1,268 @@
+"""Attention decoders: Bahdanau et al. 2015 and Luong et al. 2015.
+
+Both follow the decoder protocol of :mod:`nmt.models.decoder`.  Their states
+carry, besides the RNN state, what must follow a sentence when rows are
+reordered: the additive attention keys U_a h_j (computed once per batch in
+``init_state``, stored as (S, B, A)) and Luong's fed-back h~_{t-1} (1, B, H).
+``step`` returns the attention weights (B, S) of the step; padded source
+positions get exactly zero weight.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from nmt.config import AttentionScore, CellType, DecoderInit
+from nmt.models.attention import AdditiveAttention, build_attention
+from nmt.models.decoder import (
+    Bridge,
+    DeepOutput,
+    RNNState,
+    State,
+    join_state,
+    layered_init,
+    split_state,
+    top_hidden,
+)
+from nmt.models.encoder import EncoderOutput, make_rnn
+
+
+class BahdanauDecoder(nn.Module):
+    """Bahdanau et al. 2015 (sec. 3.1; appendix A.2.2), "RNNsearch".
+
+    At target step i, from the previous state s_{i-1} (top layer):
+
+    - e_ij = v_a^T tanh(W_a s_{i-1} + U_a h_j), alpha_i = softmax_j(e_i), and
+      c_i = sum_j alpha_ij h_j over the encoder states h_j (B, S, K);
+    - s_i = f(s_{i-1}, [E y_{i-1}; c_i]) (the context enters the RNN input);
+    - t_i = deep output over [s_i; c_i; E y_{i-1}] (tanh or maxout), then the
+      vocabulary projection.  The paper's appendix reads s_{i-1} there; we use
+      the new state s_i, as most reimplementations do.
+
+    Start state (``decoder_init``): s_0 = tanh(W_s h<-_1), the backward RNN's
+    state at the first source word, as in the paper; or tanh(W_s .) of the
+    top layer's final states (``final``) or of the mean encoder state over the
+    real positions (``mean``).  Each decoder layer gets its own slice of W_s;
+    an LSTM's memory cells start at zero.
+
+    Teacher forcing still needs a loop (the attention reads s_{i-1}), but
+    ``forward_sequence`` embeds all target tokens and applies the deep output
+    once over all steps.
+
+    State: (s (L, B, H), [cell (L, B, H)], keys (S, B, A)).
+    Shapes: y_prev (B,), tgt_in (B, T), features (B, [T,] H), weights (B, S).
+    """
+
+    parallel_teacher_forcing = True
+
+    def __init__(
+        self,
+        *,
+        vocab_size: int,
+        emb_dim: int,
+        hidden_dim: int,
+        num_layers: int,
+        cell: CellType,
+        dropout: float,
+        pad_idx: int,
+        enc_dim: int,
+        decoder_init: DecoderInit,
+        maxout: bool,
+        tie_embeddings: bool,
+    ) -> None:
+        super().__init__()
+        self.is_lstm = cell == CellType.lstm
+        self.num_layers = num_layers
+        self.decoder_init = decoder_init
+        self.embedding = nn.Embedding(vocab_size, emb_dim, padding_idx=pad_idx)
+        self.dropout = nn.Dropout(dropout)
+        self.attention = AdditiveAttention(
+            query_dim=hidden_dim, key_dim=enc_dim, attn_dim=hidden_dim
+        )
+        init_dim = enc_dim // 2 if decoder_init == DecoderInit.backward else enc_dim
+        self.init_proj = nn.Linear(init_dim, num_layers * hidden_dim)  # W_s
+        self.rnn = make_rnn(
+            cell,
+            input_size=emb_dim + enc_dim,
+            hidden_size=hidden_dim,
+            num_layers=num_layers,
+            dropout=dropout,
+        )
+        self.readout = DeepOutput(
+            input_dim=hidden_dim + enc_dim + emb_dim, output_dim=hidden_dim, maxout=maxout
+        )
+        self.output = nn.Linear(hidden_dim, vocab_size)
+        if tie_embeddings:
+            self.output.weight = self.embedding.weight
+
+    def _summary(self, enc: EncoderOutput) -> Tensor:
+        """The vector the start state is computed from: (B, K/2) or (B, K)."""
+        top = enc.hidden[-1]  # (B, K): [forward final; backward final] when bidirectional
+        if self.decoder_init == DecoderInit.backward:
+            return top[:, top.size(-1) // 2 :]  # h<-_1: the backward RNN ends at word 1
+        if self.decoder_init == DecoderInit.final:
+            return top
+        mask = enc.mask[:, :, None].to(enc.outputs.dtype)
+        return (enc.outputs * mask).sum(1) / mask.sum(1)
+
+    def init_state(self, enc: EncoderOutput) -> State:
+        hidden = layered_init(self.init_proj, self._summary(enc), self.num_layers)
+        rnn_state: RNNState = (hidden, torch.zeros_like(hidden)) if self.is_lstm else hidden
+        keys = self.attention.prepare(enc.outputs).transpose(0, 1)  # (S, B, A), once per batch
+        return join_state(rnn_state, (keys,))
+
+    def _recur(
+        self, embedded: Tensor, state: State, enc: EncoderOutput
+    ) -> tuple[Tensor, Tensor, State, Tensor]:
+        """embedded (B, E) -> s_i (B, H), c_i (B, K), new state, alpha_i (B, S)."""
+        rnn_state, extra = split_state(state, self.is_lstm)
+        query = top_hidden(rnn_state)[:, None, :]  # s_{i-1}: (B, 1, H)
+        context, weights = self.attention(query, enc.outputs, enc.mask, extra[0].transpose(0, 1))
+        inputs = torch.cat([embedded[:, None, :], context], dim=-1)
+        out, new_rnn_state = self.rnn(inputs, rnn_state)
+        state = join_state(new_rnn_state, extra)
+        return out.squeeze(1), context.squeeze(1), state, weights.squeeze(1)
+
+    def _features(self, states: Tensor, contexts: Tensor, embedded: Tensor) -> Tensor:
+        """Deep output over [s_i; c_i; E y_{i-1}]: (B, [T,] H + K + E) -> (B, [T,] H)."""
+        return self.dropout(self.readout(torch.cat([states, contexts, embedded], dim=-1)))
+
+    def step(
+        self, y_prev: Tensor, state: State, enc: EncoderOutput
+    ) -> tuple[Tensor, State, Tensor | None]:
+        embedded = self.dropout(self.embedding(y_prev))
+        hidden, context, state, weights = self._recur(embedded, state, enc)
+        return self._features(hidden, context, embedded), state, weights
+
+    def forward_sequence(self, tgt_in: Tensor, state: State, enc: EncoderOutput) -> Tensor:
+        embedded = self.dropout(self.embedding(tgt_in))  # (B, T, E)
+        hiddens, contexts = [], []
+        for step_embedded in embedded.unbind(1):  # unbind: one backward op, not T
+            hidden, context, state, _ = self._recur(step_embedded, state, enc)
+            hiddens.append(hidden)
+            contexts.append(context)
+        return self._features(torch.stack(hiddens, 1), torch.stack(contexts, 1), embedded)
+
+    def project(self, features: Tensor) -> Tensor:
+        return self.output(features)
+
+
+class LuongDecoder(nn.Module):
+    """Luong et al. 2015 global attention (sec. 3 and 3.1), stacked RNN.
+
+    At target step t the RNN first advances, h_t = f(h_{t-1}, x_t), then the
+    top state h_t attends: a_t = softmax(score(h_t, h_s)) (eq. 7, with
+    ``score`` dot | general | concat, eq. 8), c_t = sum_s a_t(s) h_s, and the
+    attentional state h~_t = tanh(W_c [c_t; h_t]) (eq. 5) is the feature the
+    vocabulary projection reads (eq. 6).
+
+    With ``input_feeding`` (sec. 3.3), x_t = [E y_{t-1}; h~_{t-1}] (h~_0 = 0),
+    so teacher forcing loops over steps.  Without it, x_t = E y_{t-1}:
+    ``forward_sequence`` runs the RNN over the whole target in one call and
+    the attention for all steps with batched matrix products.
+
+    The start state maps the encoder's final states per layer (tanh(W .) when
+    the sizes differ, as :class:`Bridge`), as in Sutskever et al. 2014.
+
+    State: (h (L, B, H), [cell (L, B, H)], [h~ (1, B, H)], [keys (S, B, A)]);
+    keys only for ``concat``.
+    Shapes: y_prev (B,), tgt_in (B, T), features (B, [T,] H), weights (B, S).
+    """
+
+    parallel_teacher_forcing = True
+
+    def __init__(
+        self,
+        *,
+        vocab_size: int,
+        emb_dim: int,
+        hidden_dim: int,
+        num_layers: int,
+        cell: CellType,
+        dropout: float,
+        pad_idx: int,
+        enc_dim: int,
+        score: AttentionScore,
+        input_feeding: bool,
+        tie_embeddings: bool,
+    ) -> None:
+        super().__init__()
+        self.is_lstm = cell == CellType.lstm
+        self.input_feeding = input_feeding
+        self.embedding = nn.Embedding(vocab_size, emb_dim, padding_idx=pad_idx)
+        self.dropout = nn.Dropout(dropout)
+        self.rnn = make_rnn(
+            cell,
+            input_size=emb_dim + (hidden_dim if input_feeding else 0),
+            hidden_size=hidden_dim,
+            num_layers=num_layers,
+            dropout=dropout,
+        )
+        self.bridge_h = Bridge(enc_dim=enc_dim, dec_dim=hidden_dim)
+        self.bridge_c = Bridge(enc_dim=enc_dim, dec_dim=hidden_dim) if self.is_lstm else None
+        self.attention = build_attention(score, query_dim=hidden_dim, key_dim=enc_dim)
+        self.combine = nn.Linear(enc_dim + hidden_dim, hidden_dim, bias=False)  # W_c
+        self.output = nn.Linear(hidden_dim, vocab_size)  # W_s
+        if tie_embeddings:
+            self.output.weight = self.embedding.weight
+
+    def init_state(self, enc: EncoderOutput) -> State:
+        hidden = self.bridge_h(enc.hidden).contiguous()
+        rnn_state: RNNState = hidden
+        if self.bridge_c is not None:
+            cell = enc.cell if enc.cell is not None else torch.zeros_like(enc.hidden)
+            rnn_state = (hidden, self.bridge_c(cell).contiguous())
+        extra: State = ()
+        if self.input_feeding:
+            extra += (hidden.new_zeros(1, hidden.size(1), hidden.size(2)),)
+        if self.attention.has_keys:
+            keys = self.attention.prepare(enc.outputs)
+            assert keys is not None
+            extra += (keys.transpose(0, 1),)  # (S, B, A), once per batch
+        return join_state(rnn_state, extra)
+
+    def _keys(self, extra: State) -> Tensor | None:
+        return extra[-1].transpose(0, 1) if self.attention.has_keys else None
+
+    def _attend(
+        self, hidden: Tensor, keys: Tensor | None, enc: EncoderOutput
+    ) -> tuple[Tensor, Tensor]:
+        """Top states h_t (B, T, H) -> h~_t (B, T, H) (after dropout), weights (B, T, S)."""
+        context, weights = self.attention(hidden, enc.outputs, enc.mask, keys)
+        attentional = torch.tanh(self.combine(torch.cat([context, hidden], dim=-1)))
+        return self.dropout(attentional), weights
+
+    def _step(
+        self, embedded: Tensor, state: State, enc: EncoderOutput
+    ) -> tuple[Tensor, State, Tensor]:
+        """embedded (B, E) -> h~_t (B, H), new state, a_t (B, S)."""
+        rnn_state, extra = split_state(state, self.is_lstm)
+        inputs = embedded[:, None, :]
+        if self.input_feeding:
+            inputs = torch.cat([inputs, extra[0].transpose(0, 1)], dim=-1)
+        out, new_rnn_state = self.rnn(inputs, rnn_state)
+        features, weights = self._attend(out, self._keys(extra), enc)
+        if self.input_feeding:
+            extra = (features.transpose(0, 1), *extra[1:])
+        return features.squeeze(1), join_state(new_rnn_state, extra), weights.squeeze(1)
+
+    def step(
+        self, y_prev: Tensor, state: State, enc: EncoderOutput
+    ) -> tuple[Tensor, State, Tensor | None]:
+        return self._step(self.dropout(self.embedding(y_prev)), state, enc)
+
+    def forward_sequence(self, tgt_in: Tensor, state: State, enc: EncoderOutput) -> Tensor:
+        embedded = self.dropout(self.embedding(tgt_in))  # (B, T, E)
+        if not self.input_feeding:
+            rnn_state, extra = split_state(state, self.is_lstm)
+            out, _ = self.rnn(embedded, rnn_state)
+            return self._attend(out, self._keys(extra), enc)[0]
+        features = []
+        for step_embedded in embedded.unbind(1):  # unbind: one backward op, not T
+            step_features, state, _ = self._step(step_embedded, state, enc)
+            features.append(step_features)
+        return torch.stack(features, dim=1)
+
+    def project(self, features: Tensor) -> Tensor:
+        return self.output(features)

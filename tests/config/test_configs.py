@@ -1,0 +1,317 @@
+"""Every command, group option and experiment config composes and validates.
+
+Compose with Hydra's compose API (as the CLI does, without running a job),
+convert with nmt.config.to_dataclass, and check that typos and impossible
+values fail.  The group options and experiments are read from the YAML files
+on disk, so a new file is covered without touching this test.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Iterator
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from hydra import compose, initialize_config_module
+from hydra.errors import ConfigCompositionException
+from omegaconf import DictConfig
+from omegaconf.errors import OmegaConfBaseException
+
+import nmt.configs
+from nmt.config import (
+    MODEL_CONFIGS,
+    ConfigError,
+    DataCommandConfig,
+    EvaluateConfig,
+    ModelConfig,
+    TrainConfig,
+    TranslateConfig,
+    register_configs,
+    to_dataclass,
+    to_plain,
+    train_config_from_dict,
+)
+
+CONFIG_DIR = Path(nmt.configs.__file__).parent
+SCHEMAS: dict[str, type] = {
+    "train": TrainConfig,
+    "evaluate": EvaluateConfig,
+    "translate": TranslateConfig,
+    "data": DataCommandConfig,
+}
+# overrides a command needs before it validates (its MISSING keys)
+REQUIRED: dict[str, list[str]] = {"evaluate": ["checkpoint=x"], "translate": ["checkpoint=x"]}
+FILES_DATA = [
+    f"data.{split}_{side}=/nowhere/{split}.{side}"
+    for split in ("train", "val", "test")
+    for side in ("src", "tgt")
+]
+
+
+def load_yaml(path: Path) -> dict[str, Any]:
+    return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+
+
+def command_groups(command: str) -> list[str]:
+    """Config groups a command's defaults list selects (``group: option`` entries)."""
+    groups = []
+    for entry in load_yaml(CONFIG_DIR / f"{command}.yaml").get("defaults", []):
+        if isinstance(entry, dict):
+            key = next(iter(entry))
+            if not key.startswith("override ") and "/" not in key:
+                groups.append(key)
+    return groups
+
+
+def group_options() -> list[tuple[str, str]]:
+    pairs = []
+    for folder in sorted(p for p in CONFIG_DIR.iterdir() if p.is_dir()):
+        if folder.name in ("experiment",) or folder.name.startswith(("_", ".")):
+            continue
+        pairs += [(folder.name, f.stem) for f in sorted(folder.glob("*.yaml"))]
+    return pairs
+
+
+EXPERIMENTS = sorted(p.stem for p in (CONFIG_DIR / "experiment").glob("*.yaml"))
+GROUP_OPTIONS = group_options()
+
+
+@pytest.fixture(autouse=True)
+def hydra_configs() -> Iterator[None]:
+    register_configs()
+    with initialize_config_module(config_module="nmt.configs", version_base="1.3"):
+        yield
+
+
+def compose_command(command: str, overrides: list[str] | None = None) -> DictConfig:
+    return compose(config_name=command, overrides=REQUIRED.get(command, []) + (overrides or []))
+
+
+def typed(command: str, overrides: list[str] | None = None) -> Any:
+    return to_dataclass(compose_command(command, overrides), SCHEMAS[command])
+
+
+def extra_for(group: str, option: str) -> list[str]:
+    return FILES_DATA if (group, option) == ("data", "files") else []
+
+
+def same_value(actual: Any, expected: Any) -> bool:
+    if isinstance(actual, Enum):
+        actual = actual.value
+    if isinstance(expected, float) or isinstance(actual, float):
+        return expected is not None and math.isclose(actual, expected)
+    return actual == expected
+
+
+# ------------------------------------------------------------------- the files
+
+
+def test_the_groups_and_files_exist() -> None:
+    assert {"train", "evaluate", "translate", "data"} <= {p.stem for p in CONFIG_DIR.glob("*.yaml")}
+    groups = {g for g, _ in GROUP_OPTIONS}
+    assert {
+        "data",
+        "tokenizer",
+        "vocab",
+        "model",
+        "optimizer",
+        "scheduler",
+        "trainer",
+        "decoding",
+    } <= groups
+    assert EXPERIMENTS, "no experiment configs found"
+
+
+def test_no_target_keys_in_yaml() -> None:
+    """A config inside a checkpoint must never name code to import."""
+    for path in CONFIG_DIR.rglob("*.yaml"):
+        assert "_target_" not in path.read_text(encoding="utf-8"), path
+
+
+# ------------------------------------------------------------------ commands
+
+
+@pytest.mark.parametrize("command", sorted(SCHEMAS))
+def test_command_composes_and_validates(command: str) -> None:
+    cfg = typed(command)
+    assert isinstance(cfg, SCHEMAS[command])
+    if command == "train":
+        assert isinstance(cfg.model, ModelConfig)
+        assert isinstance(cfg.model, MODEL_CONFIGS[cfg.model.arch])
+
+
+@pytest.mark.parametrize("command", ["evaluate", "translate"])
+def test_checkpoint_is_required(command: str) -> None:
+    cfg = compose(config_name=command)
+    with pytest.raises(OmegaConfBaseException, match="checkpoint"):
+        to_dataclass(cfg, SCHEMAS[command])
+
+
+@pytest.mark.parametrize("group, option", GROUP_OPTIONS, ids=[f"{g}={o}" for g, o in GROUP_OPTIONS])
+def test_every_group_option(group: str, option: str) -> None:
+    """Each option composes into every command that uses its group, and the
+    values in its file reach the dataclass (unless the command file sets them)."""
+    commands = [c for c in SCHEMAS if group in command_groups(c)]
+    assert commands, f"no command uses the {group} group"
+    values = {
+        k: v
+        for k, v in load_yaml(CONFIG_DIR / group / f"{option}.yaml").items()
+        if k != "defaults" and v != "???"
+    }
+    for command in commands:
+        cfg = typed(command, [f"{group}={option}", *extra_for(group, option)])
+        section = getattr(cfg, group)
+        set_by_command = load_yaml(CONFIG_DIR / f"{command}.yaml").get(group) or {}
+        overridden = {o.split("=")[0].split(".")[-1] for o in extra_for(group, option)}
+        for key, expected in values.items():
+            if key in set_by_command or key in overridden:
+                continue
+            actual = getattr(section, key)
+            assert same_value(actual, expected), f"{command}: {group}.{key}={actual!r}"
+
+
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_every_experiment(experiment: str) -> None:
+    path = CONFIG_DIR / "experiment" / f"{experiment}.yaml"
+    assert path.read_text(encoding="utf-8").startswith("# @package _global_")
+    cfg = typed("train", [f"experiment={experiment}"])
+    assert isinstance(cfg, TrainConfig)
+    # the experiment's own values win over the groups' defaults
+    for group, values in load_yaml(path).items():
+        if group == "defaults" or not isinstance(values, dict):
+            continue
+        for key, expected in values.items():
+            actual = getattr(getattr(cfg, group), key)
+            assert same_value(actual, expected), f"{experiment}: {group}.{key}={actual!r}"
+    if "name" in load_yaml(path):
+        assert cfg.name == load_yaml(path)["name"]
+
+
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_experiment_round_trips_through_a_checkpoint(experiment: str) -> None:
+    cfg = typed("train", [f"experiment={experiment}"])
+    assert train_config_from_dict(to_plain(cfg)) == cfg
+
+
+# ------------------------------------------------------------------ failures
+
+
+@pytest.mark.parametrize(
+    "override",
+    [
+        "trainer.max_epoch=3",
+        "+trainer.max_epoch=3",
+        "model.hidden=5",
+        "optimiser.lr=1",
+        "+model.hidden=5",
+    ],
+)
+def test_misspelled_key_fails(override: str) -> None:
+    if override.startswith("+"):
+        # "+" opens the node, so Hydra composes it; the conversion must refuse it
+        cfg = compose_command("train", [override])
+        with pytest.raises(ConfigError, match=override[1:].split("=")[0].replace(".", r"\.")):
+            to_dataclass(cfg, TrainConfig)
+    else:
+        with pytest.raises(ConfigCompositionException):
+            compose_command("train", [override])
+
+
+@pytest.mark.parametrize("command", sorted(SCHEMAS))
+def test_appended_unknown_key_fails_in_every_command(command: str) -> None:
+    cfg = compose_command(command, ["+no_such_key=1"])
+    with pytest.raises(ConfigError, match="no_such_key"):
+        to_dataclass(cfg, SCHEMAS[command])
+
+
+@pytest.mark.parametrize(
+    "override",
+    [
+        "tokenizer.kind=foo",
+        "model.cell=transformer",
+        "optimizer.name=adamax",
+        "trainer.device=tpu",
+        "trainer.max_epochs=many",
+    ],
+)
+def test_bad_value_fails(override: str) -> None:
+    with pytest.raises(ConfigCompositionException):
+        compose_command("train", [override])
+
+
+@pytest.mark.parametrize("option", ["nope", "Adam"])
+def test_unknown_group_option_fails(option: str) -> None:
+    with pytest.raises(ConfigCompositionException):
+        compose_command("train", [f"optimizer={option}"])
+
+
+@pytest.mark.parametrize(
+    "overrides, key",
+    [
+        (["data.src_lang=en", "data.tgt_lang=en"], "data.src_lang"),
+        (["data.src_lang=xx"], "data.src_lang"),
+        (["trainer.teacher_forcing=1.5"], "trainer.teacher_forcing"),
+        (["trainer.teacher_forcing=-0.1"], "trainer.teacher_forcing"),
+        (["trainer.max_epochs=0"], "trainer.max_epochs"),
+        (["trainer.clip_grad_norm=0"], "trainer.clip_grad_norm"),
+        (["model.dropout=1.0"], "model.dropout"),
+        (
+            ["model.tie_embeddings=true", "model.emb_dim=8", "model.hidden_dim=16"],
+            "model.tie_embeddings",
+        ),
+        (["optimizer.lr=0"], "optimizer.lr"),
+        (["vocab.min_freq=0"], "vocab.min_freq"),
+        (["decoding.max_len=0"], "decoding.max_len"),
+        (["data=files"] + FILES_DATA[:3], "data.val_tgt"),  # val_tgt missing
+    ],
+)
+def test_cross_key_checks_raise_config_error(overrides: list[str], key: str) -> None:
+    cfg = compose_command("train", overrides)
+    with pytest.raises((ConfigError, OmegaConfBaseException), match=key.replace(".", r"\.")) as err:
+        to_dataclass(cfg, TrainConfig)
+    if overrides[0] != "data=files":  # a ??? value fails in OmegaConf, before the checks
+        assert err.type is ConfigError
+
+
+def test_evaluate_src_and_ref_go_together() -> None:
+    with pytest.raises(ConfigError, match="src"):
+        typed("evaluate", ["src=a.txt"])
+    cfg = typed("evaluate", ["src=a.txt", "ref=b.txt"])
+    assert (cfg.src, cfg.ref) == ("a.txt", "b.txt")
+
+
+# ------------------------------------------------------------------ round trip
+
+
+def test_train_config_round_trips_through_plain_data() -> None:
+    cfg = typed("train", ["model.hidden_dim=64", "optimizer=sgd", "tokenizer.lower=true"])
+    plain = to_plain(cfg)
+    assert isinstance(plain, dict) and isinstance(plain["model"], dict)
+    assert plain["tokenizer"]["kind"] == cfg.tokenizer.kind.value  # enums become strings
+    restored = train_config_from_dict(plain)
+    assert restored == cfg
+    assert type(restored.model) is type(cfg.model)
+    assert to_plain(restored) == plain
+
+
+@pytest.mark.parametrize("arch", sorted(MODEL_CONFIGS))
+def test_every_arch_round_trips(arch: str) -> None:
+    options = [o for g, o in GROUP_OPTIONS if g == "model"]
+    if arch not in options:
+        pytest.fail(f"model arch {arch!r} has no configs/model/{arch}.yaml")
+    cfg = typed("train", [f"model={arch}"])
+    assert cfg.model.arch == arch
+    assert train_config_from_dict(to_plain(cfg)) == cfg
+
+
+def test_overrides_do_not_leak_between_compositions() -> None:
+    changed = typed("train", ["trainer.batch_size=7"])
+    fresh = typed("train")
+    assert changed.trainer.batch_size == 7
+    assert fresh.trainer.batch_size != 7
+    assert dataclasses.replace(fresh.trainer, batch_size=7) == changed.trainer
