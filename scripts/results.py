@@ -1,0 +1,212 @@
+#!/usr/bin/env python
+"""Train (or reuse) a run per recipe and direction, evaluate it on every test
+split found locally, and write docs/results.md and docs/results.json.
+
+    python scripts/results.py                       # every recipe, de-en
+    python scripts/results.py --recipes bahdanau_seed luong_seed --directions de-en en-de
+    python scripts/results.py --runs-dir outputs/results --no-train   # table from finished runs
+    python scripts/results.py --extra trainer.max_minutes=15            # a CPU budget
+
+Every figure in the table comes from a run's own files and from `nmt evaluate`
+on its best checkpoint; rows that could not be run are left out, never guessed.
+A row's command reproduces it (train, then evaluate).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_RECIPES = [
+    "default",
+    "sutskever_seed",
+    "cho_seed",
+    "bahdanau_seed",
+    "luong_seed",
+    "sutskever_best",
+    "cho_best",
+    "bahdanau_best",
+    "luong_best",
+]
+TEST_SPLITS = ["test_2016_flickr", "test_2017_flickr", "test_2017_mscoco", "test_2018_flickr"]
+
+
+def nmt_command() -> list[str]:
+    exe = Path(sys.executable).with_name("nmt")
+    return [str(exe)] if exe.exists() else [sys.executable, "-m", "nmt"]
+
+
+def train_overrides(recipe: str, direction: str, extra: list[str]) -> list[str]:
+    src, tgt = direction.split("-")
+    overrides = [] if recipe == "default" else [f"experiment={recipe}"]
+    return [*overrides, f"data.src_lang={src}", f"data.tgt_lang={tgt}", *extra]
+
+
+def run_dir_for(runs_dir: Path, recipe: str, direction: str) -> Path:
+    return runs_dir / f"{recipe}.{direction}"
+
+
+def train(run_dir: Path, overrides: list[str]) -> bool:
+    cmd = [*nmt_command(), "train", *overrides, f"hydra.run.dir={run_dir}"]
+    print("+", " ".join(cmd), flush=True)
+    return subprocess.run(cmd, cwd=ROOT).returncode == 0
+
+
+def evaluate(run_dir: Path, split: str, extra: list[str]) -> dict[str, Any] | None:
+    out = run_dir / "eval" / split
+    cmd = [
+        *nmt_command(), "evaluate", f"checkpoint={run_dir / 'checkpoints' / 'best.pt'}",
+        f"split={split}", f"output_dir={out}", *extra,
+    ]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    if proc.returncode != 0:
+        print(f"  {split}: skipped ({proc.stderr.strip().splitlines()[-1:]})", flush=True)
+        return None
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def best_epoch_record(run_dir: Path, best_epoch: int | None) -> dict[str, Any]:
+    path = run_dir / "metrics.jsonl"
+    records = [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
+    epochs = [r for r in records if r.get("type") == "epoch"]
+    for r in epochs:
+        if r["epoch"] == best_epoch:
+            return r
+    return epochs[-1] if epochs else {}
+
+
+def recorded_overrides(run_dir: Path) -> list[str]:
+    """The overrides the run was trained with (Hydra's record), minus its run dir."""
+    import yaml
+
+    path = run_dir / ".hydra" / "overrides.yaml"
+    overrides = yaml.safe_load(path.read_text()) if path.is_file() else []
+    return [o for o in overrides if not o.startswith("hydra.run.dir=")]
+
+
+def split_available(split: str, direction: str) -> bool:
+    from nmt.data.corpus import MULTI30K_SPLITS
+
+    return all(lang in MULTI30K_SPLITS[split] for lang in direction.split("-"))
+
+
+def rows_for(run_dir: Path, recipe: str, direction: str, args: argparse.Namespace) -> list[dict]:
+    summary = json.loads((run_dir / "summary.json").read_text())
+    best = best_epoch_record(run_dir, summary.get("best_epoch"))
+    overrides = recorded_overrides(run_dir)
+    rows = []
+    for split in TEST_SPLITS:
+        if not split_available(split, direction):
+            continue
+        report = evaluate(run_dir, split, args.eval_extra)
+        if report is None:
+            continue
+        rows.append({
+            "recipe": recipe,
+            "direction": direction,
+            "split": split,
+            "bleu": report["bleu"],
+            "bleu_lc": report["bleu_lc"],
+            "bleu_tok_lc": report["bleu_tok_lc"],
+            "chrf": report["chrf"],
+            "ppl": round(report["ppl"], 2),
+            "val_ppl": round(best.get("val_ppl", float("nan")), 2),
+            "params": summary["params"],
+            "epochs": summary["epochs"],
+            "best_epoch": summary.get("best_epoch"),
+            "device": summary["device"],
+            "machine": machine(summary["device"]),
+            "wall_time_s": summary["train_time_s"],
+            "signature": report["signature"],
+            "decoding": report.get("decoding", {}).get("strategy", "greedy"),
+            "command": (
+                f"nmt train {' '.join(overrides)} hydra.run.dir={run_dir.relative_to(ROOT)} && "
+                f"nmt evaluate checkpoint={run_dir.relative_to(ROOT)}/checkpoints/best.pt "
+                f"split={split} {' '.join(args.eval_extra)}".strip()
+            ),
+            "date": dt.datetime.fromtimestamp((run_dir / "summary.json").stat().st_mtime)
+            .strftime("%Y-%m-%d"),
+        })
+    return rows
+
+
+def machine(device: str) -> str:
+    if device.startswith("cuda") and torch.cuda.is_available():
+        return torch.cuda.get_device_name(0)
+    return f"CPU {os.cpu_count()} cores ({platform.machine()})"
+
+
+def write_markdown(rows: list[dict], path: Path) -> None:
+    lines = [
+        "# Results on Multi30k",
+        "",
+        "Written by `scripts/results.py`; every figure comes from a run it trained or",
+        "reused and from `nmt evaluate` on that run's best checkpoint.  BLEU is",
+        "sacreBLEU on detokenized output against the raw references (case-sensitive,",
+        "signature below each table); `BLEU lc` is the same lower-cased; `tok BLEU`",
+        "is the tutorials' tokenized lower-cased BLEU (labelled, not comparable).",
+        "Perplexity: exp of the teacher-forced NLL per target token (<eos> in, padding out).",
+        "",
+        "| recipe | dir | split | BLEU | BLEU lc | tok BLEU | chrF | test ppl | val ppl "
+        "| params | epochs | device | train time |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['recipe']} | {r['direction']} | {r['split']} | {r['bleu']:.2f} | "
+            f"{r['bleu_lc']:.2f} | {r['bleu_tok_lc']:.2f} | {r['chrf']:.2f} | {r['ppl']:.2f} | "
+            f"{r['val_ppl']:.2f} | {r['params'] / 1e6:.1f}M | {r['epochs']} | {r['machine']} | "
+            f"{r['wall_time_s'] / 60:.1f} min |"
+        )
+    signatures = sorted({r["signature"] for r in rows})
+    lines += ["", "BLEU signature: " + ", ".join(f"`{s}`" for s in signatures), ""]
+    lines += ["## How to reproduce", ""]
+    for r in rows:
+        lines.append(f"- {r['recipe']} {r['direction']} {r['split']} ({r['date']}):")
+        lines.append(f"  `{r['command']}`")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--recipes", nargs="+", default=DEFAULT_RECIPES)
+    parser.add_argument("--directions", nargs="+", default=["de-en"])
+    parser.add_argument("--runs-dir", type=Path, default=ROOT / "outputs" / "results")
+    parser.add_argument("--extra", nargs="*", default=[], help="train overrides for every run")
+    parser.add_argument("--eval-extra", nargs="*", default=[], help="evaluate overrides")
+    parser.add_argument("--no-train", action="store_true", help="only use finished runs")
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "results")
+    args = parser.parse_args()
+    args.runs_dir = args.runs_dir.resolve()
+
+    rows: list[dict] = []
+    for recipe in args.recipes:
+        for direction in args.directions:
+            run_dir = run_dir_for(args.runs_dir, recipe, direction)
+            if not (run_dir / "summary.json").is_file():
+                if args.no_train:
+                    print(f"{recipe} {direction}: no finished run in {run_dir}; left out")
+                    continue
+                if not train(run_dir, train_overrides(recipe, direction, args.extra)):
+                    print(f"{recipe} {direction}: training failed; left out")
+                    continue
+            rows += rows_for(run_dir, recipe, direction, args)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.with_suffix(".json").write_text(json.dumps(rows, indent=2) + "\n", encoding="utf-8")
+    write_markdown(rows, args.out.with_suffix(".md"))
+    md, js = args.out.with_suffix(".md"), args.out.with_suffix(".json")
+    print(f"wrote {md} and {js} ({len(rows)} rows)")
+
+
+if __name__ == "__main__":
+    main()
