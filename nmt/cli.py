@@ -7,6 +7,7 @@ command's ``@hydra.main`` app, so overrides, ``-m`` sweeps, ``--cfg job``,
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -48,7 +49,7 @@ def _run(command: str, cfg: DictConfig, schema: type, body: Callable[[Any, Path]
     from nmt.checkpoint import CheckpointError
     from nmt.commands.translate import InputError
     from nmt.data.corpus import DataError
-    from nmt.training.trainer import TrainingError
+    from nmt.training.trainer import TrainingError, TrainingInterrupted
 
     setup_logging()
     typed: Any = None
@@ -58,6 +59,9 @@ def _run(command: str, cfg: DictConfig, schema: type, body: Callable[[Any, Path]
         _fail(command, str(exc))
     try:
         body(typed, Path(HydraConfig.get().runtime.output_dir))
+    except TrainingInterrupted as exc:
+        print(f"nmt {command}: {exc}", file=sys.stderr)
+        sys.exit(exc.exit_code)
     except (ConfigError, DataError, CheckpointError, InputError, TrainingError) as exc:
         _fail(command, str(exc))
 
@@ -109,6 +113,24 @@ def usage() -> str:
     return "\n".join(lines)
 
 
+def worker_overrides(args: list[str]) -> list[str]:
+    """Hydra overrides for the processes torchrun starts besides rank 0.
+
+    Every process runs the Hydra app; rank 0's run dir is the run's (the
+    others learn it from rank 0, see nmt.training.distributed), so the others
+    write no ``.hydra/`` folder and log to stdout only, leaving nothing in a
+    run dir of their own.
+    """
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or int(os.environ.get("RANK", "0")) == 0:
+        return []
+    extra = []
+    if not any(a.lstrip("+~").startswith("hydra.output_subdir=") for a in args):
+        extra.append("hydra.output_subdir=null")
+    if not any(a.lstrip("+~").startswith("hydra/job_logging=") for a in args):
+        extra.append("hydra/job_logging=stdout")
+    return extra
+
+
 def main() -> None:
     args = sys.argv[1:]
     if not args or args[0] in ("-h", "--help", "help"):
@@ -118,7 +140,10 @@ def main() -> None:
     if command not in APPS:
         print(f"nmt: unknown command {command!r}\n\n{usage()}", file=sys.stderr)
         sys.exit(2)
-    sys.argv = [f"nmt-{command}", *args[1:]]
+    rest = args[1:]
+    if command == "train":
+        rest += worker_overrides(rest)
+    sys.argv = [f"nmt-{command}", *rest]
     register_configs()
     APPS[command]()
 

@@ -1,4 +1,4 @@
-"""Figures written as PNG files: attention heatmaps.
+"""Figures written as PNG files: attention heatmaps, learning curves.
 
 Figures are drawn on matplotlib's Agg canvas directly (no pyplot), so that
 plotting never needs a display, never changes matplotlib's global backend and
@@ -9,7 +9,7 @@ weights as tensors or arrays; it knows nothing of vocabularies or tokenizers.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -75,4 +75,50 @@ def plot_attention(
     with warnings.catch_warnings():  # a token in a script the font lacks: boxes, not noise
         warnings.filterwarnings("ignore", message="Glyph .* missing from font")
         fig.savefig(path, dpi=DPI, format="png")
+    return path
+
+
+def _series(records: Sequence[Mapping[str, Any]], key: str) -> tuple[list[float], list[float]]:
+    """(epochs, values) of the records that hold a finite number under ``key``."""
+    xs, ys = [], []
+    for record in records:
+        value = record.get(key)
+        if isinstance(value, (int, float)) and np.isfinite(value):
+            xs.append(float(record["epoch"]))
+            ys.append(float(value))
+    return xs, ys
+
+
+def plot_learning_curves(records: Sequence[Mapping[str, Any]], path: str | Path) -> Path:
+    """Write the learning curves of a run to ``path`` (PNG): training and
+    validation loss per epoch and, when the records hold it, validation BLEU.
+
+    ``records`` are the per-epoch records of ``metrics.jsonl`` (dicts with
+    ``epoch`` and any of ``train_loss``, ``val_loss``, ``val_bleu``); others
+    (without ``epoch`` or of ``type`` other than ``epoch``) are skipped.
+    """
+    epochs = [r for r in records if "epoch" in r and r.get("type", "epoch") == "epoch"]
+    bleu = _series(epochs, "val_bleu")
+    panels = 2 if bleu[0] else 1
+    fig = Figure(figsize=(5.0 * panels, 3.6), dpi=DPI, layout="constrained")
+    FigureCanvasAgg(fig)
+    loss_ax = fig.add_subplot(1, panels, 1)
+    for key, label in (("train_loss", "train"), ("val_loss", "validation")):
+        xs, ys = _series(epochs, key)
+        if xs:
+            loss_ax.plot(xs, ys, marker="o", label=label)
+    loss_ax.set_xlabel("epoch")
+    loss_ax.set_ylabel("loss (NLL per token)")
+    loss_ax.set_title("loss", fontsize="medium")
+    if loss_ax.lines:
+        loss_ax.legend()
+    if panels == 2:
+        bleu_ax = fig.add_subplot(1, panels, 2)
+        bleu_ax.plot(*bleu, marker="o", color="tab:green")
+        bleu_ax.set_xlabel("epoch")
+        bleu_ax.set_ylabel("BLEU")
+        bleu_ax.set_title("validation BLEU", fontsize="medium")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=DPI, format="png")
     return path

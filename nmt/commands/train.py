@@ -1,4 +1,10 @@
-"""`nmt train`: data -> vocabularies -> model -> Trainer -> test evaluation."""
+"""`nmt train`: data -> vocabularies -> model -> Trainer -> test evaluation.
+
+Under torchrun every process runs this; they share rank 0's run dir, each
+trains on its share of the batches, and rank 0 alone logs, saves and runs the
+test evaluation.  A resumed run (``trainer.resume_from``) takes its tokenizers
+and vocabularies from the checkpoint.
+"""
 
 from __future__ import annotations
 
@@ -9,29 +15,37 @@ from typing import Any
 
 import torch
 
+from nmt.checkpoint import load_checkpoint
 from nmt.commands.common import load_model, vocab_sizes
 from nmt.config import DataSource, TrainConfig, to_plain
-from nmt.data.batching import BucketBatchSampler, iterate_batches
+from nmt.data.batching import BucketBatchSampler, EpochBatches
 from nmt.data.corpus import available_test_splits, load_split
 from nmt.data.tokenizer import build_tokenizers
 from nmt.data.vocab import Vocab
 from nmt.evaluation import TextPipeline, evaluate
 from nmt.models.registry import build_model
 from nmt.models.seq2seq import Seq2Seq
-from nmt.training.optim import build_optimizer, build_scheduler
+from nmt.training.distributed import Distributed
+from nmt.training.distributed import setup as setup_distributed
+from nmt.training.optim import build_optimizer, build_scheduler, total_training_steps
+from nmt.training.state import resolve_resume_path
 from nmt.training.trainer import Trainer
-from nmt.utils import pick_device, seed_everything
+from nmt.utils import seed_everything
 
 log = logging.getLogger(__name__)
 
 
 def prepare_training_data(
-    cfg: TrainConfig,
+    cfg: TrainConfig, pipeline: TextPipeline | None = None
 ) -> tuple[TextPipeline, list[tuple[list[int], list[int]]]]:
-    """Read and tokenize the training split, build vocabularies, encode pairs
-    (dropping pairs longer than data.max_src_len / data.max_tgt_len)."""
+    """Read and tokenize the training split, build vocabularies (unless
+    ``pipeline`` - a resumed run's, from its checkpoint - brings them), encode
+    pairs (dropping pairs longer than data.max_src_len / data.max_tgt_len)."""
     train = load_split(cfg.data, "train")
-    src_tok, tgt_tok = build_tokenizers(cfg.tokenizer, cfg.data.src_lang, cfg.data.tgt_lang)
+    if pipeline is not None:
+        src_tok, tgt_tok = pipeline.src_tokenizer, pipeline.tgt_tokenizer
+    else:
+        src_tok, tgt_tok = build_tokenizers(cfg.tokenizer, cfg.data.src_lang, cfg.data.tgt_lang)
     src_tokens = src_tok.tokenize_many(train.src)
     tgt_tokens = tgt_tok.tokenize_many(train.tgt)
     keep = [
@@ -43,13 +57,14 @@ def prepare_training_data(
         log.info("skipped %d empty or over-long training pairs", len(src_tokens) - len(keep))
     src_tokens = [src_tokens[i] for i in keep]
     tgt_tokens = [tgt_tokens[i] for i in keep]
-    pipeline = TextPipeline(
-        src_tokenizer=src_tok,
-        tgt_tokenizer=tgt_tok,
-        src_vocab=Vocab.build(src_tokens, cfg.vocab),
-        tgt_vocab=Vocab.build(tgt_tokens, cfg.vocab),
-        max_src_len=cfg.data.max_src_len,
-    )
+    if pipeline is None:
+        pipeline = TextPipeline(
+            src_tokenizer=src_tok,
+            tgt_tokenizer=tgt_tok,
+            src_vocab=Vocab.build(src_tokens, cfg.vocab),
+            tgt_vocab=Vocab.build(tgt_tokens, cfg.vocab),
+            max_src_len=cfg.data.max_src_len,
+        )
     examples = [
         (
             pipeline.src_vocab.encode(s, add_bos=False, add_eos=False),
@@ -70,27 +85,40 @@ def count_parameters(model: torch.nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
-def run(cfg: TrainConfig, out_dir: Path) -> dict[str, Any]:
-    out_dir.mkdir(parents=True, exist_ok=True)
-    seed_everything(cfg.trainer.seed)
-    device = pick_device(cfg.trainer.device)
-    pipeline, examples = prepare_training_data(cfg)
-    val = load_split(cfg.data, "val")
-    model = build_model(cfg.model, vocab_sizes(pipeline)).to(device)
-    params = count_parameters(model)
-    log.info("model %s: %s parameters on %s", cfg.model.arch, f"{params:,}", device)
-    optimizer = build_optimizer(model, cfg.optimizer)
-    scheduler = build_scheduler(optimizer, cfg.scheduler)
+def make_batches(
+    cfg: TrainConfig,
+    examples: list[tuple[list[int], list[int]]],
+    pipeline: TextPipeline,
+    dist: Distributed,
+) -> EpochBatches:
+    """This process's batches of each epoch: by length buckets, at most
+    trainer.batch_size sentences and (if set) trainer.max_tokens padded tokens."""
+    # the padded widths collate() gives: source (empty -> [eos]) and <bos> target <eos>
+    src_widths = [max(len(s), 1) for s, _ in examples]
+    tgt_widths = [len(t) + 2 for _, t in examples]
     sampler = BucketBatchSampler(
-        [len(s) for s, _ in examples], cfg.trainer.batch_size, shuffle=True, seed=cfg.trainer.seed
+        src_widths,
+        cfg.trainer.batch_size,
+        shuffle=True,
+        seed=cfg.trainer.seed,
+        max_tokens=cfg.trainer.max_tokens,
+        tgt_lengths=tgt_widths,
     )
     vocab = pipeline.tgt_vocab
+    return EpochBatches(
+        examples,
+        sampler,
+        pad_idx=vocab.pad_idx,
+        bos_idx=vocab.bos_idx,
+        eos_idx=vocab.eos_idx,
+        rank=dist.rank,
+        world_size=dist.world_size,
+    )
 
-    def epoch_batches(epoch: int):  # type: ignore[no-untyped-def]
-        sampler.set_epoch(epoch)
-        return iterate_batches(
-            examples, sampler, pad_idx=vocab.pad_idx, bos_idx=vocab.bos_idx, eos_idx=vocab.eos_idx
-        )
+
+def make_validator(cfg: TrainConfig, pipeline: TextPipeline, device: torch.device) -> Any:
+    """``model -> {"val_loss", "val_ppl"[, "val_bleu"]}`` on the validation split."""
+    val = load_split(cfg.data, "val")
 
     def validate(m: Seq2Seq) -> dict[str, float]:
         report = evaluate(
@@ -107,19 +135,55 @@ def run(cfg: TrainConfig, out_dir: Path) -> dict[str, Any]:
             result["val_bleu"] = report.bleu
         return result
 
+    return validate
+
+
+def run(cfg: TrainConfig, out_dir: Path) -> dict[str, Any]:
+    dist = setup_distributed(cfg.trainer.device)
+    try:
+        out_dir = dist.shared_run_dir(out_dir)
+        if not dist.is_main:  # the main process speaks for all
+            logging.getLogger("nmt").setLevel(logging.WARNING)
+        return _train(cfg, out_dir, dist)
+    finally:
+        dist.close()
+
+
+def _train(cfg: TrainConfig, out_dir: Path, dist: Distributed) -> dict[str, Any]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    seed_everything(cfg.trainer.seed)
+    device = dist.device
+    resume_path = resume_data = None
+    if cfg.trainer.resume_from:
+        resume_path = resolve_resume_path(cfg.trainer.resume_from)
+        resume_data = load_checkpoint(resume_path)
+    pipeline, examples = prepare_training_data(
+        cfg, None if resume_data is None else TextPipeline.from_state(resume_data)
+    )
+    model = build_model(cfg.model, vocab_sizes(pipeline)).to(device)
+    if dist.rank > 0:  # the same initial weights, other dropout masks
+        seed_everything(cfg.trainer.seed + dist.rank)
+    params = count_parameters(model)
+    log.info("model %s: %s parameters on %s", cfg.model.arch, f"{params:,}", device)
+    batches = make_batches(cfg, examples, pipeline, dist)
+    optimizer = build_optimizer(model, cfg.optimizer)
+    total = total_training_steps(
+        cfg.trainer.max_steps, cfg.trainer.max_epochs, batches.num_batches(1)
+    )
     trainer = Trainer(
         model,
         optimizer,
-        scheduler,
+        build_scheduler(optimizer, cfg.scheduler, total_steps=total),
         cfg.trainer,
         device=device,
         out_dir=out_dir,
-        validate=validate,
+        validate=make_validator(cfg, pipeline, device),
         checkpoint_data={"config": to_plain(cfg), **pipeline.state()},
+        dist=dist,
     )
-    if cfg.trainer.resume_from:
-        trainer.resume(cfg.trainer.resume_from)
-    state = trainer.fit(epoch_batches, len(sampler))
+    if resume_path is not None:
+        trainer.resume(resume_path, resume_data)
+    state = trainer.fit(batches)
     summary: dict[str, Any] = {
         "run_dir": str(out_dir),
         "arch": cfg.model.arch,
@@ -128,11 +192,21 @@ def run(cfg: TrainConfig, out_dir: Path) -> dict[str, Any]:
         "steps": state.step,
         "train_time_s": round(state.elapsed_s, 1),
         "device": str(device),
+        "processes": dist.world_size,
         "best_epoch": state.best_epoch,
     }
-    summary["test"] = evaluate_test_splits(cfg, out_dir, device)
-    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    if dist.is_main:
+        write_summary(cfg, out_dir, device, summary)
     return summary
+
+
+def write_summary(
+    cfg: TrainConfig, out_dir: Path, device: torch.device, summary: dict[str, Any]
+) -> None:
+    """Evaluate ``best.pt`` on the test split(s), then write ``summary.json``."""
+    summary["test"] = evaluate_test_splits(cfg, out_dir, device)
+    text = json.dumps(summary, indent=2) + "\n"
+    (out_dir / "summary.json").write_text(text, encoding="utf-8")
 
 
 def _test_splits(cfg: TrainConfig) -> list[str]:

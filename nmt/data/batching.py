@@ -3,14 +3,17 @@
 Examples are ``(src_ids, tgt_ids)`` pairs of plain ints without bos/eos.
 :func:`collate` pads them into a :class:`Batch`: the source as is, the target
 as ``<bos> y1 .. yn <eos>``.  :class:`BucketBatchSampler` puts sentences of
-similar length into the same batch so that little compute goes to padding.
+similar length into the same batch so that little compute goes to padding;
+with ``max_tokens`` it also caps each batch's padded token count.
+:class:`EpochBatches` hands one process its share of each epoch's batches
+(several processes under torchrun), from any batch position on.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -130,6 +133,13 @@ class BucketBatchSampler(Sampler[list[int]]):
     into chunks of ``batch_size * bucket_factor``, each chunk is sorted by
     length and cut into batches, and the batch order is shuffled.  Without:
     all indices are sorted by length (stable) and cut into batches in order.
+    The batches of an epoch are a pure function of ``(seed, epoch)``.
+
+    With ``max_tokens``, ``lengths`` and ``tgt_lengths`` are the padded widths
+    each example needs (source and target columns); a batch then also stays
+    within ``rows * (widest source + widest target) <= max_tokens`` (sorting
+    by source, then target width).  An example wider than that alone gets a
+    batch of its own.
     """
 
     def __init__(
@@ -140,16 +150,24 @@ class BucketBatchSampler(Sampler[list[int]]):
         shuffle: bool,
         seed: int = 0,
         bucket_factor: int = 50,
+        max_tokens: int | None = None,
+        tgt_lengths: Sequence[int] | None = None,
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         if bucket_factor < 1:
             raise ValueError(f"bucket_factor must be >= 1, got {bucket_factor}")
+        if max_tokens is not None and (max_tokens < 1 or tgt_lengths is None):
+            raise ValueError("max_tokens must be >= 1 and needs tgt_lengths")
         self.lengths = [int(n) for n in lengths]
+        self.tgt_lengths = None if tgt_lengths is None else [int(n) for n in tgt_lengths]
+        if self.tgt_lengths is not None and len(self.tgt_lengths) != len(self.lengths):
+            raise ValueError(f"{len(self.lengths)} lengths but {len(self.tgt_lengths)} tgt_lengths")
         self.batch_size = batch_size
         self.shuffle = shuffle
         self.seed = seed
         self.bucket_factor = bucket_factor
+        self.max_tokens = max_tokens
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -157,28 +175,56 @@ class BucketBatchSampler(Sampler[list[int]]):
         self.epoch = epoch
 
     def __len__(self) -> int:
+        if self.max_tokens is not None:  # depends on the epoch's order
+            return len(self.batches())
         return math.ceil(len(self.lengths) / self.batch_size)
 
     def __iter__(self) -> Iterator[list[int]]:
         yield from self.batches()
 
     def _cut(self, order: list[int]) -> list[list[int]]:
+        if self.max_tokens is not None:
+            return self._cut_by_tokens(order)
         size = self.batch_size
         return [order[i : i + size] for i in range(0, len(order), size)]
+
+    def _sort(self, indices: list[int]) -> list[int]:
+        if self.max_tokens is None or self.tgt_lengths is None:
+            return sorted(indices, key=self.lengths.__getitem__)
+        tgt = self.tgt_lengths
+        return sorted(indices, key=lambda i: (self.lengths[i], tgt[i]))
+
+    def _cut_by_tokens(self, order: list[int]) -> list[list[int]]:
+        """Greedy cut of a sorted order: at most batch_size rows and max_tokens
+        padded tokens per batch."""
+        assert self.max_tokens is not None and self.tgt_lengths is not None
+        batches: list[list[int]] = []
+        current: list[int] = []
+        widest_src = widest_tgt = 0
+        for i in order:
+            src = max(widest_src, self.lengths[i])
+            tgt = max(widest_tgt, self.tgt_lengths[i])
+            rows = len(current) + 1
+            if current and (rows > self.batch_size or rows * (src + tgt) > self.max_tokens):
+                batches.append(current)
+                current, src, tgt = [], self.lengths[i], self.tgt_lengths[i]
+            current.append(i)
+            widest_src, widest_tgt = src, tgt
+        if current:
+            batches.append(current)
+        return batches
 
     def batches(self) -> list[list[int]]:
         """All batches of the current epoch, in the order they are yielded."""
         count = len(self.lengths)
         if not self.shuffle:
-            order = sorted(range(count), key=self.lengths.__getitem__)
-            return self._cut(order)
+            return self._cut(self._sort(list(range(count))))
         generator = torch.Generator().manual_seed(self.seed + self.epoch)
         order = torch.randperm(count, generator=generator).tolist()
         chunk = self.batch_size * self.bucket_factor
         batches: list[list[int]] = []
         for start in range(0, count, chunk):
-            part = sorted(order[start : start + chunk], key=self.lengths.__getitem__)
-            batches.extend(self._cut(part))
+            batches.extend(self._cut(self._sort(order[start : start + chunk])))
         shuffled = torch.randperm(len(batches), generator=generator).tolist()
         return [batches[i] for i in shuffled]
 
@@ -218,3 +264,57 @@ def iterate_batches(
             bos_idx=bos_idx,
             eos_idx=eos_idx,
         )
+
+
+def shard_batches(batches: Sequence[list[int]], rank: int, world_size: int) -> list[list[int]]:
+    """Process ``rank``'s share of an epoch's batches: every ``world_size``-th one,
+    from its rank on.  The last ``len % world_size`` batches are left out, so
+    that every process takes the same number of steps; shares are disjoint."""
+    if not 0 <= rank < world_size:
+        raise ValueError(f"rank {rank} is not in [0, {world_size})")
+    usable = len(batches) - len(batches) % world_size
+    if usable == 0:
+        raise ValueError(f"{len(batches)} batches cannot feed {world_size} processes")
+    return list(batches[rank:usable:world_size])
+
+
+class EpochBatches:
+    """Collated batches of each epoch for one process (of ``world_size``).
+
+    The order of an epoch comes from ``sampler`` (a pure function of its seed
+    and the epoch), this process takes its :func:`shard_batches` share, and
+    :meth:`batches` can start at any batch position (to resume mid-epoch).
+    """
+
+    def __init__(
+        self,
+        examples: Sequence[Example],
+        sampler: BucketBatchSampler,
+        *,
+        pad_idx: int,
+        bos_idx: int,
+        eos_idx: int,
+        rank: int = 0,
+        world_size: int = 1,
+    ) -> None:
+        self.examples = examples
+        self.sampler = sampler
+        self.specials = {"pad_idx": pad_idx, "bos_idx": bos_idx, "eos_idx": eos_idx}
+        self.rank = rank
+        self.world_size = world_size
+        self._cache: tuple[int, list[list[int]]] | None = None
+
+    def indices(self, epoch: int) -> list[list[int]]:
+        """This process's index lists of ``epoch``, in training order."""
+        if self._cache is None or self._cache[0] != epoch:
+            self.sampler.set_epoch(epoch)
+            share = shard_batches(self.sampler.batches(), self.rank, self.world_size)
+            self._cache = (epoch, share)
+        return self._cache[1]
+
+    def num_batches(self, epoch: int) -> int:
+        return len(self.indices(epoch))
+
+    def batches(self, epoch: int, start: int = 0) -> Iterable[Batch]:
+        """Batches of ``epoch`` from position ``start`` (0 = the first) on."""
+        return iterate_batches(self.examples, iter(self.indices(epoch)[start:]), **self.specials)

@@ -94,18 +94,38 @@ class Seq2Seq(nn.Module):
 
 
 def init_parameters(model: nn.Module, kind: InitKind, init_range: float) -> None:
-    """Initialise in place: U(-r, r) everywhere (Sutskever et al. 2014, sec. 3.4),
-    or Xavier on matrices and zeros on biases; ``default`` keeps PyTorch's."""
-    if kind == InitKind.default:
-        return
-    for name, param in model.named_parameters():
-        if kind == InitKind.uniform:
+    """Initialise in place.
+
+    ``uniform``: U(-r, r) on every parameter (Sutskever et al. 2014, sec. 3.4).
+    ``xavier``: Glorot & Bengio 2010 on each gate's matrix of the RNNs and on
+    linear layers, zeros on biases; embeddings keep PyTorch's N(0, 1) (Xavier's
+    bound over a vocabulary-sized fan-in makes them tiny and slows learning
+    badly).  ``default`` keeps PyTorch's initialisation everywhere.
+    """
+    if kind == InitKind.uniform:
+        for param in model.parameters():
             nn.init.uniform_(param, -init_range, init_range)
-        elif param.dim() >= 2:
-            nn.init.xavier_uniform_(param)
-        elif "bias" in name:
-            nn.init.zeros_(param)
+    elif kind == InitKind.xavier:
+        embeddings = {id(m.weight) for m in model.modules() if isinstance(m, nn.Embedding)}
+        for module in model.modules():
+            if isinstance(module, nn.RNNBase):
+                _xavier_rnn(module)
+            elif isinstance(module, nn.Linear) and id(module.weight) not in embeddings:
+                nn.init.xavier_uniform_(module.weight)
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
     for module in model.modules():  # keep padding embeddings at zero
         if isinstance(module, nn.Embedding) and module.padding_idx is not None:
             with torch.no_grad():
                 module.weight[module.padding_idx].zero_()
+
+
+def _xavier_rnn(rnn: nn.RNNBase) -> None:
+    """Xavier on each gate's block of an RNN's weight matrices, zero biases."""
+    gates = {"LSTM": 4, "GRU": 3}.get(rnn.mode, 1)
+    for name, param in rnn.named_parameters():
+        if name.startswith("weight"):
+            for block in param.data.chunk(gates, dim=0):
+                nn.init.xavier_uniform_(block)
+        else:
+            nn.init.zeros_(param)

@@ -2,50 +2,69 @@
 
 The trainer knows nothing about text or about a particular architecture: it
 calls ``model(src, src_lengths, tgt_in, teacher_forcing)`` for logits, takes
-a padding-aware cross-entropy, clips, steps, validates through a callback,
-and keeps ``checkpoints/best.pt`` and ``checkpoints/last.pt`` up to date.
+a padding-aware (optionally label-smoothed) cross-entropy, clips, steps,
+validates through a callback, and keeps ``checkpoints/last.pt``,
+``checkpoints/best.pt`` and the newest ``trainer.keep_last`` step snapshots.
+
+A checkpoint holds everything a run needs to go on exactly where it stopped,
+mid-epoch included (see :mod:`nmt.training.state`).  Loss values stay on the
+device between log steps: the host reads them (and checks that they are
+finite) at log steps, before every save and at the end of an epoch.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import math
-import random
 import time
-from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from nmt.checkpoint import load_checkpoint, save_checkpoint
-from nmt.config import BestMetric, TrainerConfig
+from nmt.checkpoint import CheckpointError, load_checkpoint
+from nmt.config import BestMetric, Precision, TrainerConfig
 from nmt.data.batching import Batch
 from nmt.metrics import perplexity
 from nmt.models.seq2seq import Seq2Seq
-from nmt.training.optim import Scheduler
+from nmt.training.distributed import Distributed, wrap_model
+from nmt.training.logger import MetricsLog
+from nmt.training.losses import token_losses
+from nmt.training.optim import PerStepLR, Scheduler
+from nmt.training.precision import autocast, build_grad_scaler, cpu_fp16_supported
 from nmt.training.schedules import teacher_forcing_at
+from nmt.training.signals import StopRequest
+from nmt.training.sources import BatchSource, as_batch_source
+from nmt.training.state import (
+    CheckpointFiles,
+    Sums,
+    TrainingParts,
+    TrainState,
+    capture_rng,
+    resolve_resume_path,
+    restore_rng,
+    run_dir_of,
+)
 
 log = logging.getLogger(__name__)
 
 Validator = Callable[[Seq2Seq], dict[str, float]]
+
+__all__ = ["BatchSource", "Trainer", "TrainingError", "TrainingInterrupted", "TrainState"]
 
 
 class TrainingError(RuntimeError):
     """Training cannot go on (for example a non-finite loss)."""
 
 
-@dataclass
-class TrainState:
-    epoch: int = 0  # epochs completed
-    step: int = 0  # optimizer steps taken
-    best_score: float | None = None
-    best_epoch: int | None = None
-    elapsed_s: float = 0.0  # training time before this process (resumed runs)
+class TrainingInterrupted(TrainingError):
+    """SIGINT/SIGTERM stopped the run after saving ``last.pt``."""
+
+    def __init__(self, message: str, signum: int) -> None:
+        super().__init__(message)
+        self.exit_code = 128 + signum
 
 
 class Trainer:
@@ -60,7 +79,13 @@ class Trainer:
         out_dir: Path,
         validate: Validator,
         checkpoint_data: dict[str, Any],
+        dist: Distributed | None = None,
     ) -> None:
+        if cfg.precision == Precision.fp16 and device.type == "cpu" and not cpu_fp16_supported():
+            raise TrainingError(
+                "trainer.precision=fp16: this CPU has no float16 autocast kernels for RNNs; "
+                "use trainer.precision=bf16 on CPU (fp16 is for CUDA)"
+            )
         self.model = model
         self.optimizer = optimizer
         self.scheduler = scheduler
@@ -70,148 +95,230 @@ class Trainer:
         self.ckpt_dir = self.out_dir / "checkpoints"
         self.validate = validate
         self.checkpoint_data = checkpoint_data
-        self.state = TrainState()
-        self.metrics_path = self.out_dir / "metrics.jsonl"
+        self.dist = dist or Distributed(device=device)
+        self.net = wrap_model(model, self.dist, compile=cfg.compile)
+        self.scaler = build_grad_scaler(cfg.precision, device)
+        self.files = CheckpointFiles(self.ckpt_dir, cfg.keep_last)
+        self.log = MetricsLog(self.out_dir, enabled=self.dist.is_main, tensorboard=cfg.tensorboard)
+        self.metrics_path = self.log.path
+        self.state = TrainState(world_size=self.dist.world_size)
+        self._pending = torch.zeros(2, dtype=torch.float64, device=device)  # nll, loss
+        self._pending_tokens = 0
+        self._fold_t0 = time.perf_counter()
+        self._start = time.perf_counter()
+        self._last_val: dict[str, float] = {}
+        self._stop = StopRequest()
 
     # -- one step -----------------------------------------------------------------
     def train_step(self, batch: Batch) -> torch.Tensor:
         """Forward, loss, backward, clip, step; returns the summed NLL (detached)."""
-        self.model.train()
+        return self._train_step(batch)[0]
+
+    def _train_step(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+        self.net.train()
         ratio = teacher_forcing_at(self.cfg, self.state.step)
-        logits = self.model(batch.src, batch.src_lengths, batch.tgt_in, teacher_forcing=ratio)
-        nll_sum = F.cross_entropy(
-            logits.reshape(-1, logits.size(-1)).float(),
-            batch.tgt_out.reshape(-1),
-            ignore_index=self.model.tgt_pad,
-            reduction="sum",
-        )
-        loss = nll_sum / max(batch.ntokens, 1)
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        with autocast(self.cfg.precision, self.device):
+            logits = self.net(batch.src, batch.src_lengths, batch.tgt_in, teacher_forcing=ratio)
+        nll_sum, loss_sum = token_losses(
+            logits, batch.tgt_out, self.model.tgt_pad, self.cfg.label_smoothing
+        )
+        self.scaler.scale(loss_sum / max(batch.ntokens, 1)).backward()
         if self.cfg.clip_grad_norm is not None:
+            self.scaler.unscale_(self.optimizer)
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.clip_grad_norm)
-        self.optimizer.step()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        if isinstance(self.scheduler, PerStepLR):
+            self.scheduler.step()
         self.state.step += 1
-        return nll_sum.detach()
+        return nll_sum.detach(), loss_sum.detach()
 
     # -- the loop -------------------------------------------------------------------
-    def fit(
-        self, epoch_batches: Callable[[int], Iterable[Batch]], steps_per_epoch: int
-    ) -> TrainState:
-        """Train until ``max_epochs``, ``max_steps`` or ``max_minutes`` is reached."""
-        self.out_dir.mkdir(parents=True, exist_ok=True)
-        start = time.perf_counter() - self.state.elapsed_s
-        while self.state.epoch < self.cfg.max_epochs and not self._out_of_budget(start):
-            epoch = self.state.epoch + 1
-            train_nll, train_tokens, seconds = self._run_epoch(
-                epoch, epoch_batches(epoch), steps_per_epoch, start
-            )
-            self.state.epoch = epoch
-            self.state.elapsed_s = time.perf_counter() - start
-            val = self.validate(self.model)
-            record = {
-                "type": "epoch",
-                "epoch": epoch,
-                "step": self.state.step,
-                "train_loss": train_nll / max(train_tokens, 1),
-                "train_ppl": perplexity(train_nll, train_tokens),
-                **val,
-                "lr": self.optimizer.param_groups[0]["lr"],
-                "teacher_forcing": self._last_teacher_forcing(),
-                "epoch_time_s": round(seconds, 2),
-                "tokens_per_s": round(train_tokens / max(seconds, 1e-9), 1),
-                "elapsed_s": round(self.state.elapsed_s, 2),
-            }
-            self._log(record)
-            log.info(
-                "epoch %d: train ppl %.2f | val loss %.3f ppl %.2f bleu %.2f | %.0f tok/s",
-                epoch,
-                record["train_ppl"],
-                val.get("val_loss", math.nan),
-                val.get("val_ppl", math.nan),
-                val.get("val_bleu", math.nan),
-                record["tokens_per_s"],
-            )
-            self._step_scheduler(val)
-            self._save(val)
+    def fit(self, source: Any, steps_per_epoch: int | None = None) -> TrainState:
+        """Train until ``max_epochs``, ``max_steps``, ``max_minutes`` or early stopping.
+
+        ``source`` is a :class:`BatchSource`, or a callable ``epoch -> batches``
+        together with ``steps_per_epoch``.
+        """
+        batches = as_batch_source(source, steps_per_epoch)
+        self._start = time.perf_counter() - self.state.elapsed_s
+        self._stop = StopRequest()
+        try:
+            with self._stop:
+                while not self._finished():
+                    epoch = self.state.epoch + 1
+                    self._run_epoch(epoch, batches)
+                    self._end_epoch(epoch)
+        except TrainingInterrupted:
+            self.log.plot()
+            raise
+        finally:
+            self.log.close()
+        self.log.plot()
         return self.state
 
-    def _out_of_budget(self, start: float) -> bool:
-        if self.cfg.max_steps is not None and self.state.step >= self.cfg.max_steps:
-            return True
+    def _out_of_time(self) -> bool:
         minutes = self.cfg.max_minutes
-        return minutes is not None and time.perf_counter() - start >= minutes * 60
+        return minutes is not None and time.perf_counter() - self._start >= minutes * 60
 
-    def _run_epoch(
-        self, epoch: int, batches: Iterable[Batch], total: int, start: float
-    ) -> tuple[float, int, float]:
-        bar = tqdm(batches, total=total, desc=f"epoch {epoch}", unit="batch", leave=False)
-        epoch_nll = torch.zeros((), dtype=torch.float64, device=self.device)
-        window_nll = torch.zeros((), dtype=torch.float64, device=self.device)
-        epoch_tokens = window_tokens = 0
-        t0 = window_t0 = time.perf_counter()
-        for batch in bar:
-            nll = self.train_step(batch.to(self.device, non_blocking=True))
-            epoch_nll += nll
-            window_nll += nll
-            epoch_tokens += batch.ntokens
-            window_tokens += batch.ntokens
-            if self.state.step % self.cfg.log_every_steps == 0:
-                now = time.perf_counter()
-                self._log_window(
-                    bar, epoch, float(window_nll.item()), window_tokens, now - window_t0
-                )
-                window_nll.zero_()
-                window_tokens, window_t0 = 0, now
-            if self._out_of_budget(start):
+    def _out_of_steps(self) -> bool:
+        return self.cfg.max_steps is not None and self.state.step >= self.cfg.max_steps
+
+    def _early_stopped(self) -> bool:
+        patience, best = self.cfg.patience, self.state.best_epoch
+        return patience is not None and best is not None and self.state.epoch - best >= patience
+
+    def _finished(self) -> bool:
+        if self._early_stopped():
+            log.info(
+                "early stop: no better %s for %d epochs (best: epoch %s)",
+                self.cfg.best_metric.value,
+                self.cfg.patience,
+                self.state.best_epoch,
+            )
+            return True
+        done = self.state.epoch >= self.cfg.max_epochs or self._out_of_steps()
+        return self.dist.any([done or self._out_of_time()])[0]
+
+    def _run_epoch(self, epoch: int, source: BatchSource) -> None:
+        total = source.num_batches(epoch)
+        first = self.state.batch_in_epoch
+        if first == 0:
+            self.state.epoch_sums, self.state.window_sums = Sums(), Sums()
+        bar = tqdm(
+            total=total,
+            initial=first,
+            desc=f"epoch {epoch}",
+            unit="batch",
+            leave=False,
+            disable=not self.dist.is_main,
+        )
+        self._fold_t0 = time.perf_counter()
+        for batch in source.batches(epoch, first):
+            nll, loss = self._train_step(batch.to(self.device, non_blocking=True))
+            self._pending += torch.stack((nll, loss)).double()
+            self._pending_tokens += batch.ntokens
+            self.state.batch_in_epoch += 1
+            bar.update()
+            if self._after_step(epoch, bar, last=self.state.batch_in_epoch >= total):
                 break
         bar.close()
-        total_nll = float(epoch_nll.item())
-        if not math.isfinite(total_nll):
-            raise TrainingError(
-                f"epoch {epoch}: the training loss is not finite; stopped without saving "
-                f"(the last good checkpoint is {self.ckpt_dir / 'last.pt'})"
-            )
-        return total_nll, epoch_tokens, time.perf_counter() - t0
+        self._fold(epoch)
 
-    def _log_window(self, bar: Any, epoch: int, nll: float, tokens: int, seconds: float) -> None:
-        loss = nll / max(tokens, 1)
-        if not math.isfinite(loss):
+    def _after_step(self, epoch: int, bar: Any, *, last: bool) -> bool:
+        """Log, save or stop after a step; True ends the epoch (budget spent)."""
+        signalled, out_of_time = self.dist.any([self._stop.requested, self._out_of_time()])
+        budget_spent = out_of_time or self._out_of_steps()
+        if self.state.step % self.cfg.log_every_steps == 0:
+            self._log_window(epoch, bar)
+        if signalled:
+            self._interrupt(epoch)
+        every = self.cfg.save_every_steps
+        if every and self.state.step % every == 0 and not (last or budget_spent):
+            self._fold(epoch)  # the epoch's sums go into the checkpoint
+            self._save(best=False, snapshot=True)
+        return budget_spent
+
+    def _fold(self, epoch: int) -> None:
+        """Move the device-side sums into the state (summed over processes); the
+        one place the host waits for the loss, and checks that it is finite."""
+        if self.dist.enabled:
+            tokens = torch.tensor([self._pending_tokens], dtype=torch.float64, device=self.device)
+            values = self.dist.sum(torch.cat((self._pending, tokens)))
+            nll, loss, count = values.tolist()
+            tokens_done = int(count)
+        else:
+            nll, loss = self._pending.tolist()
+            tokens_done = self._pending_tokens
+        self._pending.zero_()
+        self._pending_tokens = 0
+        if not (math.isfinite(nll) and math.isfinite(loss)):
             raise TrainingError(
-                f"step {self.state.step}: the training loss is {loss}; stopped without saving "
-                f"(the last good checkpoint is {self.ckpt_dir / 'last.pt'})"
+                f"step {self.state.step} (epoch {epoch}): the training loss is not finite "
+                f"({nll / max(tokens_done, 1)}); stopped without saving "
+                f"(the last good checkpoint, if any, is {self.files.last})"
             )
+        now = time.perf_counter()
+        for sums in (self.state.epoch_sums, self.state.window_sums):
+            sums.add(nll, loss, tokens_done)
+            sums.seconds += now - self._fold_t0
+        self._fold_t0 = now
+
+    def _log_window(self, epoch: int, bar: Any) -> None:
+        self._fold(epoch)
+        window, self.state.window_sums = self.state.window_sums, Sums()
+        loss = window.nll / max(window.tokens, 1)
         lr = self.optimizer.param_groups[0]["lr"]
-        speed = tokens / max(seconds, 1e-9)
+        speed = window.tokens / max(window.seconds, 1e-9)
         bar.set_postfix(
             loss=f"{loss:.3f}",
             ppl=f"{math.exp(min(loss, 50)):.1f}",
             lr=f"{lr:.2e}",
             tok_s=f"{speed:.0f}",
         )
-        self._log(
+        self.log.write(
             {
                 "type": "train",
                 "epoch": epoch,
                 "step": self.state.step,
                 "loss": loss,
-                "ppl": perplexity(nll, tokens),
+                "ppl": perplexity(window.nll, window.tokens),
+                "smoothed_loss": window.loss / max(window.tokens, 1),
                 "lr": lr,
                 "tokens_per_s": round(speed, 1),
                 "teacher_forcing": self._last_teacher_forcing(),
             }
         )
 
+    def _end_epoch(self, epoch: int) -> None:
+        """Validate, log, step the epoch schedule, save; stop if a signal came."""
+        sums = self.state.epoch_sums
+        self.state.epoch, self.state.batch_in_epoch = epoch, 0
+        self.state.epoch_sums, self.state.window_sums = Sums(), Sums()
+        self.state.elapsed_s = time.perf_counter() - self._start
+        val = self._validate()
+        record = {
+            "type": "epoch",
+            "epoch": epoch,
+            "step": self.state.step,
+            "train_loss": sums.nll / max(sums.tokens, 1),
+            "train_ppl": perplexity(sums.nll, sums.tokens),
+            "train_smoothed_loss": sums.loss / max(sums.tokens, 1),
+            **val,
+            "lr": self.optimizer.param_groups[0]["lr"],
+            "teacher_forcing": self._last_teacher_forcing(),
+            "epoch_time_s": round(sums.seconds, 2),
+            "tokens_per_s": round(sums.tokens / max(sums.seconds, 1e-9), 1),
+            "elapsed_s": round(self.state.elapsed_s, 2),
+        }
+        self.log.write(record)
+        log.info(
+            "epoch %d: train ppl %.2f | val loss %.3f ppl %.2f bleu %.2f | %.0f tok/s",
+            epoch,
+            record["train_ppl"],
+            val.get("val_loss", math.nan),
+            val.get("val_ppl", math.nan),
+            val.get("val_bleu", math.nan),
+            record["tokens_per_s"],
+        )
+        self._step_scheduler(val)
+        self._save(best=self._update_best(val), snapshot=True)
+        if self.dist.any([self._stop.requested])[0]:
+            self._interrupt(epoch)
+
+    def _validate(self) -> dict[str, float]:
+        """Validation runs on the main process; the others receive its result."""
+        val = self.validate(self.model) if self.dist.is_main else None
+        self._last_val = dict(self.dist.broadcast(val))
+        return self._last_val
+
     def _last_teacher_forcing(self) -> float:
         """The ratio the latest optimizer step trained with."""
         return teacher_forcing_at(self.cfg, max(self.state.step - 1, 0))
 
-    def _log(self, record: dict[str, Any]) -> None:
-        with self.metrics_path.open("a", encoding="utf-8") as handle:
-            handle.write(json.dumps(record) + "\n")
-
     def _step_scheduler(self, val: dict[str, float]) -> None:
-        if self.scheduler is None:
+        if self.scheduler is None or isinstance(self.scheduler, PerStepLR):
             return
         if isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
             self.scheduler.step(val["val_loss"])
@@ -225,48 +332,88 @@ class Trainer:
             return val["val_bleu"]
         return -val["val_loss"]
 
-    def _save(self, val: dict[str, float]) -> None:
+    def _update_best(self, val: dict[str, float]) -> bool:
         score = self._score(val)
         improved = self.state.best_score is None or score > self.state.best_score
         if improved:
             self.state.best_score, self.state.best_epoch = score, self.state.epoch
-        payload = self._payload(val)
-        save_checkpoint(payload, self.ckpt_dir / "last.pt")
-        if improved:
-            save_checkpoint(payload, self.ckpt_dir / "best.pt")
+        return improved
 
-    def _payload(self, val: dict[str, float]) -> dict[str, Any]:
-        return {
-            "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "scheduler": None if self.scheduler is None else self.scheduler.state_dict(),
-            "trainer_state": asdict(self.state),
-            "val_metrics": dict(val),
-            "rng": {
-                "python": list(random.getstate()[1]),
-                "python_version": random.getstate()[0],
-                "torch": torch.get_rng_state(),
-            },
-            **self.checkpoint_data,
-        }
+    def _interrupt(self, epoch: int) -> None:
+        """Save ``last.pt`` at this step (if not just saved) and stop."""
+        if self.state.batch_in_epoch > 0:  # an epoch end has saved already
+            self._fold(epoch)
+            self._save(best=False, snapshot=False)
+        name, signum = self._stop.name, self._stop.signum or 15
+        raise TrainingInterrupted(
+            f"stopped by {name} at step {self.state.step} (epoch {epoch}); saved "
+            f"{self.files.last}; continue with trainer.resume_from={self.out_dir}",
+            signum,
+        )
 
-    def resume(self, path: str | Path) -> None:
-        """Continue from a checkpoint (or a run dir's ``checkpoints/last.pt``),
-        at the start of the epoch after the one it finished."""
-        path = Path(path)
-        if path.is_dir():
-            path = (
-                path / "checkpoints" / "last.pt"
-                if (path / "checkpoints").is_dir()
-                else path / "last.pt"
+    def _check_weights(self) -> None:
+        finite = torch.stack([torch.isfinite(p).all() for p in self.model.parameters()]).all()
+        if not bool(finite):
+            raise TrainingError(
+                f"step {self.state.step}: the model's weights are not finite; stopped "
+                f"without saving (the last good checkpoint, if any, is {self.files.last})"
             )
-        data = load_checkpoint(path)
-        self.model.load_state_dict(data["model"])
-        self.optimizer.load_state_dict(data["optimizer"])
-        if self.scheduler is not None and data.get("scheduler") is not None:
-            self.scheduler.load_state_dict(data["scheduler"])
-        self.state = TrainState(**data["trainer_state"])
-        rng = data["rng"]
-        random.setstate((rng["python_version"], tuple(rng["python"]), None))
-        torch.set_rng_state(rng["torch"])
-        log.info("resumed from %s at epoch %d, step %d", path, self.state.epoch, self.state.step)
+
+    def _save(self, *, best: bool, snapshot: bool) -> None:
+        """Write ``last.pt`` (and ``best.pt`` / a step snapshot) on the main process;
+        every process hands in its random-generator states."""
+        self._check_weights()
+        self.state.elapsed_s = time.perf_counter() - self._start
+        rngs = self.dist.gather(capture_rng(self.device))
+        if not self.dist.is_main:
+            return
+        self.state.metrics_bytes = self.log.size()
+        self.state.world_size = self.dist.world_size
+        parts = TrainingParts(self.model, self.optimizer, self.scheduler, self.scaler)
+        payload = parts.payload(self.state, self._last_val, rngs) | self.checkpoint_data
+        self.files.save(payload, self.state.step, best=best, snapshot=snapshot)
+
+    def resume(self, path: str | Path, data: dict[str, Any] | None = None) -> None:
+        """Continue from a checkpoint (or a run dir's ``checkpoints/last.pt``) at the
+        step it was written: same batch position, generators and running sums.
+        ``data`` is the checkpoint when the caller has loaded it already."""
+        path = resolve_resume_path(path)
+        data = load_checkpoint(path) if data is None else data
+        try:
+            TrainingParts(self.model, self.optimizer, self.scheduler, self.scaler).load(data)
+        except (KeyError, RuntimeError, ValueError) as exc:
+            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+            raise CheckpointError(
+                f"{path}: cannot resume from it with this config (model, optimizer and "
+                f"scheduler must match the run's): {reason}"
+            ) from None
+        self.state = TrainState.from_dict(data["trainer_state"])
+        self._last_val = dict(data.get("val_metrics") or {})
+        self._adapt_world_size()
+        rngs = data.get("rng_per_rank")
+        own = rngs[self.dist.rank] if rngs and len(rngs) == self.dist.world_size else None
+        restore_rng(own or data["rng"], self.device)
+        source = run_dir_of(path)
+        same_dir = source == self.out_dir.resolve()
+        self.log.restore(self.state.metrics_bytes, self.state.step, None if same_dir else source)
+        log.info(
+            "resumed from %s at epoch %d, step %d (batch %d of the next epoch)",
+            path,
+            self.state.epoch,
+            self.state.step,
+            self.state.batch_in_epoch,
+        )
+
+    def _adapt_world_size(self) -> None:
+        old, new = self.state.world_size, self.dist.world_size
+        if old != new and self.state.batch_in_epoch > 0:
+            position = self.state.batch_in_epoch * old // new
+            log.warning(
+                "checkpoint written by %d processes, resumed by %d: the epoch goes on at "
+                "batch %d of this process's share (batch order per process differs)",
+                old,
+                new,
+                position,
+            )
+            self.state.batch_in_epoch = position
+        self.state.world_size = new

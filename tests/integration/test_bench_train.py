@@ -1,0 +1,64 @@
+"""Smoke test of scripts/bench_train.py on tiny synthetic batches."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "bench_train.py"
+TINY = ["model.emb_dim=8", "model.hidden_dim=16"]
+
+
+@pytest.mark.parametrize("recipe", ["bahdanau_seed", "luong_seed"])
+def test_bench_train_prints_speeds_and_writes_its_row(tmp_path: Path, recipe: str) -> None:
+    out = tmp_path / "performance.md"
+    out.write_text(
+        "# Performance\n\n<!-- other:start -->\nSomeone else's section.\n<!-- other:end -->\n",
+        encoding="utf-8",
+    )
+    args = [
+        sys.executable, str(SCRIPT), "--recipe", recipe, "--synthetic",
+        "--synthetic-vocab", "40", "--batch-size", "4", "--steps", "2", "--threads", "1",
+        "--out", str(out), *TINY,
+    ]  # fmt: skip
+    env = os.environ | {"OMP_NUM_THREADS": "1"}
+    for _ in range(2):  # the second run replaces its own row
+        result = subprocess.run(args, capture_output=True, text=True, env=env, timeout=120)
+        assert result.returncode == 0, result.stderr
+    lines = result.stdout.strip().splitlines()
+    assert re.search(r"^reference: [\d.]+ tokens/s", result.stdout, re.M)
+    assert re.search(r"^nmt: [\d.]+ tokens/s", result.stdout, re.M)
+    speedup = re.fullmatch(r"speedup=([\d.]+)", lines[-1])
+    assert speedup and float(speedup.group(1)) > 0
+    params = re.search(r"^params reference=(\d+) nmt=(\d+)", result.stdout, re.M)
+    assert params and params.group(1) == params.group(2)  # same architecture and sizes
+    text = out.read_text(encoding="utf-8")
+    assert "Someone else's section." in text
+    assert text.count("<!-- bench_train:start -->") == 1
+    rows = [line for line in text.splitlines() if line.startswith(f"| {recipe} (synthetic) |")]
+    assert len(rows) == 1 and "| cpu | 0.5 |" in rows[0] and "--steps 2" in rows[0]
+
+
+def test_reference_models_match_nmt_parameter_counts() -> None:
+    sys.path.insert(0, str(SCRIPT.parent))
+    try:
+        from tutorial_reference import build_reference
+
+        import bench_train
+    finally:
+        sys.path.remove(str(SCRIPT.parent))
+    from nmt.models.registry import build_model
+
+    sizes = bench_train.VocabSizes(src=31, tgt=29, src_pad=1, tgt_pad=1)
+    for recipe in ("bahdanau_seed", "sutskever_seed", "cho_seed", "luong_seed"):
+        args = bench_train.parse_args(["--recipe", recipe, "--synthetic", *TINY])
+        cfg = bench_train.compose_config(args).model
+        ref, ours = build_reference(cfg, sizes), build_model(cfg, sizes)
+        ref_shapes = sorted(tuple(p.shape) for p in ref.parameters())
+        our_shapes = sorted(tuple(p.shape) for p in ours.parameters())
+        assert ref_shapes == our_shapes, recipe
