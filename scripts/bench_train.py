@@ -20,6 +20,7 @@ section of docs/performance.md (``--out``) that this script owns.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ctypes
 import datetime as dt
 import gc
@@ -141,7 +142,9 @@ def synthetic_examples(count: int, vocab: int, seed: int) -> list[tuple[list[int
     return [(sentence(), sentence()) for _ in range(count)]
 
 
-def load_batches(cfg: TrainConfig, args: argparse.Namespace, count: int) -> tuple[list[Batch], VocabSizes]:
+def load_batches(
+    cfg: TrainConfig, args: argparse.Namespace, count: int
+) -> tuple[list[Batch], VocabSizes]:
     if args.synthetic:
         size = args.synthetic_vocab
         examples = synthetic_examples(cfg.trainer.batch_size * count, size, args.seed)
@@ -151,7 +154,10 @@ def load_batches(cfg: TrainConfig, args: argparse.Namespace, count: int) -> tupl
         pipeline, examples = prepare_training_data(cfg)
         src_vocab, tgt_vocab = pipeline.src_vocab, pipeline.tgt_vocab
         sizes = VocabSizes(
-            src=len(src_vocab), tgt=len(tgt_vocab), src_pad=src_vocab.pad_idx, tgt_pad=tgt_vocab.pad_idx
+            src=len(src_vocab),
+            tgt=len(tgt_vocab),
+            src_pad=src_vocab.pad_idx,
+            tgt_pad=tgt_vocab.pad_idx,
         )
         pad, bos, eos = tgt_vocab.pad_idx, tgt_vocab.bos_idx, tgt_vocab.eos_idx
     sampler = BucketBatchSampler(
@@ -181,10 +187,8 @@ def _status_kb(key: str) -> int | None:
 def _reset_peak_rss() -> bool:
     """Free cached heap pages and reset VmHWM to the current RSS (Linux)."""
     gc.collect()
-    try:
+    with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
     try:
         Path("/proc/self/clear_refs").write_text("5")
         return True
@@ -238,7 +242,9 @@ def make_sides(
     ref_opt = build_optimizer(ref_model, cfg.optimizer)
     criterion = torch.nn.CrossEntropyLoss(ignore_index=sizes.tgt_pad)
     # The tutorials' loaders hand out time-major (S, B) / (T, B) tensors.
-    ref_data = [(b.src.t().contiguous().to(device), b.tgt.t().contiguous().to(device)) for b in batches]
+    ref_data = [
+        (b.src.t().contiguous().to(device), b.tgt.t().contiguous().to(device)) for b in batches
+    ]
     ratio, clip = cfg.trainer.teacher_forcing, cfg.trainer.clip_grad_norm
 
     def ref_step(i: int) -> object:
@@ -348,13 +354,16 @@ def main(argv: list[str] | None = None) -> int:
         run_benchmark(sides, batches, args.warmup, args.steps, device)
     ref, ours = sides
     ratio = cfg.trainer.teacher_forcing
-    print(f"recipe={args.recipe} device={device} teacher_forcing={ratio} batch={cfg.trainer.batch_size}")
+    batch_size = cfg.trainer.batch_size
+    print(f"recipe={args.recipe} device={device} teacher_forcing={ratio} batch={batch_size}")
     print(f"params reference={ref.params} nmt={ours.params} tgt_vocab={sizes.tgt}")
     for side in sides:
         print(f"{side.name}: {side.tokens_per_s:.1f} tokens/s, peak memory {side.peak_mb:.1f} MB")
     speedup = ours.tokens_per_s / ref.tokens_per_s
     if not args.no_write:
-        command = "python scripts/bench_train.py " + shlex.join(argv if argv is not None else sys.argv[1:])
+        command = "python scripts/bench_train.py " + shlex.join(
+            argv if argv is not None else sys.argv[1:]
+        )
         row = [
             args.recipe + (" (synthetic)" if args.synthetic else ""),
             device.type,

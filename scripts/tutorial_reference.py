@@ -215,7 +215,9 @@ class BahdanauDecoder(TutorialDecoder):
         self.attention = ConcatAttention(cfg.hidden_dim, enc.out_dim)
         init_dim = enc.out_dim // 2 if cfg.decoder_init == DecoderInit.backward else enc.out_dim
         self.init_proj = nn.Linear(init_dim, cfg.num_layers * cfg.hidden_dim)
-        self.readout = Readout(cfg.hidden_dim + enc.out_dim + cfg.emb_dim, cfg.hidden_dim, cfg.maxout)
+        self.readout = Readout(
+            cfg.hidden_dim + enc.out_dim + cfg.emb_dim, cfg.hidden_dim, cfg.maxout
+        )
 
     def init_state(self, enc: TutorialEncoder, outputs: Tensor, final: Hidden, src: Tensor) -> Any:
         mask = (src != self.embedding.padding_idx).t()  # (B, S)

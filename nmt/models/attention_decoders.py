@@ -55,6 +55,7 @@ class BahdanauDecoder(nn.Module):
     """
 
     parallel_teacher_forcing = True
+    sequential_teacher_forcing = True
 
     def __init__(
         self,
@@ -206,6 +207,10 @@ class LuongDecoder(nn.Module):
         self.output = nn.Linear(hidden_dim, vocab_size)  # W_s
         if tie_embeddings:
             self.output.weight = self.embedding.weight
+
+    @property
+    def sequential_teacher_forcing(self) -> bool:
+        return self.input_feeding
 
     def init_state(self, enc: EncoderOutput) -> State:
         hidden = self.bridge_h(enc.hidden).contiguous()

@@ -110,6 +110,7 @@ class RNNDecoder(nn.Module):
     """
 
     parallel_teacher_forcing = True
+    sequential_teacher_forcing = False
 
     def __init__(
         self,
@@ -188,6 +189,7 @@ class ChoDecoder(nn.Module):
     """
 
     parallel_teacher_forcing = True
+    sequential_teacher_forcing = False
 
     def __init__(
         self,

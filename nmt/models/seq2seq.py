@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Protocol
 
 import torch
 from torch import Tensor, nn
+from torch.nn.utils.rnn import pack_padded_sequence
 
 from nmt.config import InitKind
 from nmt.models.decoder import State, reorder_state
@@ -14,6 +16,10 @@ from nmt.models.encoder import EncoderOutput
 
 class Decoder(Protocol):
     parallel_teacher_forcing: bool
+    # True when even teacher forcing loops over steps (a step reads the previous
+    # step's features: attention on s_{i-1}, input feeding); then forward_packed
+    # drives the loop itself and drops the rows whose target has ended.
+    sequential_teacher_forcing: bool
 
     def init_state(self, enc: EncoderOutput) -> State: ...
 
@@ -77,6 +83,58 @@ class Seq2Seq(nn.Module):
             return self.decoder.project(torch.stack(features, dim=1))
         return self._forward_sampled(tgt_in, state, enc, teacher_forcing)
 
+    def forward_packed(
+        self, src: Tensor, src_lengths: Tensor, tgt_in: Tensor, teacher_forcing: float = 1.0
+    ) -> tuple[Tensor, Tensor]:
+        """Logits (N, V) at the N real target positions only, and their flat
+        positions (N,) in ``tgt_in.reshape(-1)`` (the same in ``tgt_out``), for training.
+
+        The logits ``forward`` gives at those positions, without the work on
+        padding: sentences are sorted by target length (longest first) and, as
+        in a PackedSequence, step t runs only the sentences still inside their
+        target; the output is time-major (step 0 of every sentence, then step 1
+        of those that have one, ...).  A target position is real where
+        ``tgt_in`` is not padding (``<bos> y1 .. yn`` lines up with
+        ``y1 .. yn <eos>``).  One host sync per batch, for the lengths.
+        """
+        lengths, order = (tgt_in != self.tgt_pad).sum(1).sort(descending=True, stable=True)
+        host_lengths = lengths.cpu()
+        width = tgt_in.size(1)
+        positions = order[:, None] * width + torch.arange(width, device=tgt_in.device)
+        index = pack_padded_sequence(positions, host_lengths, batch_first=True).data
+        src, src_lengths, tgt_in = (t.index_select(0, order) for t in (src, src_lengths, tgt_in))
+        enc = self.encode(src, src_lengths)
+        state = self.decoder.init_state(enc)
+        if teacher_forcing >= 1.0 and not self.decoder.sequential_teacher_forcing:
+            features = self.decoder.forward_sequence(tgt_in, state, enc)
+            packed = pack_padded_sequence(features, host_lengths, batch_first=True).data
+            return self.decoder.project(packed), index
+        batch_sizes = (torch.arange(int(host_lengths[0]))[:, None] < host_lengths).sum(1)
+        return self._packed_steps(tgt_in, state, enc, batch_sizes.tolist(), teacher_forcing), index
+
+    def _packed_steps(
+        self, tgt_in: Tensor, state: State, enc: EncoderOutput, sizes: list[int], ratio: float
+    ) -> Tensor:
+        """Step loop over length-sorted rows; step t runs the first ``sizes[t]``."""
+        sampled = ratio < 1.0
+        use_gold = torch.rand(tgt_in.shape, device=tgt_in.device) < ratio if sampled else None
+        y = tgt_in[:, 0]
+        outputs = []
+        for t, rows in enumerate(sizes):
+            if rows < y.size(0):
+                state, enc = _keep_rows(state, enc, rows)
+                y = y[:rows]
+            out, state, _ = self.decoder.step(y, state, enc)
+            if use_gold is not None:
+                out = self.decoder.project(out)
+                if t + 1 < len(sizes):
+                    y = torch.where(use_gold[:rows, t + 1], tgt_in[:rows, t + 1], out.argmax(-1))
+            elif t + 1 < len(sizes):
+                y = tgt_in[:rows, t + 1]
+            outputs.append(out)
+        stacked = torch.cat(outputs)
+        return stacked if sampled else self.decoder.project(stacked)
+
     def _forward_sampled(
         self, tgt_in: Tensor, state: State, enc: EncoderOutput, ratio: float
     ) -> Tensor:
@@ -91,6 +149,19 @@ class Seq2Seq(nn.Module):
             if t + 1 < tgt_in.size(1):
                 y = torch.where(use_gold[:, t + 1], tgt_in[:, t + 1], step_logits.argmax(-1))
         return torch.stack(logits, dim=1)
+
+
+def _keep_rows(state: State, enc: EncoderOutput, rows: int) -> tuple[State, EncoderOutput]:
+    """The first ``rows`` sentences of a state (batch at dim 1) and of an encoding."""
+    state = tuple(t[:, :rows].contiguous() for t in state)
+    enc = dataclasses.replace(
+        enc,
+        outputs=enc.outputs[:rows],
+        mask=enc.mask[:rows],
+        hidden=enc.hidden[:, :rows],
+        cell=None if enc.cell is None else enc.cell[:, :rows],
+    )
+    return state, enc
 
 
 def init_parameters(model: nn.Module, kind: InitKind, init_range: float) -> None:

@@ -114,14 +114,28 @@ class Trainer:
         """Forward, loss, backward, clip, step; returns the summed NLL (detached)."""
         return self._train_step(batch)[0]
 
+    def _logits(self, batch: Batch, ratio: float) -> tuple[torch.Tensor, torch.Tensor]:
+        """Logits and the targets they predict.  A plain (not compiled, not
+        distributed) nmt model skips the padded target positions
+        (``Seq2Seq.forward_packed``: the same logits at the real ones); other
+        wrappers and models give ``(B, T, V)`` over the whole padded target."""
+        packed = getattr(self.model, "forward_packed", None)
+        if self.net is self.model and packed is not None:
+            logits, index = packed(
+                batch.src, batch.src_lengths, batch.tgt_in, teacher_forcing=ratio
+            )
+            return logits, batch.tgt_out.reshape(-1).index_select(0, index)
+        logits = self.net(batch.src, batch.src_lengths, batch.tgt_in, teacher_forcing=ratio)
+        return logits, batch.tgt_out
+
     def _train_step(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
         self.net.train()
         ratio = teacher_forcing_at(self.cfg, self.state.step)
         self.optimizer.zero_grad(set_to_none=True)
         with autocast(self.cfg.precision, self.device):
-            logits = self.net(batch.src, batch.src_lengths, batch.tgt_in, teacher_forcing=ratio)
+            logits, target = self._logits(batch, ratio)
         nll_sum, loss_sum = token_losses(
-            logits, batch.tgt_out, self.model.tgt_pad, self.cfg.label_smoothing
+            logits, target, self.model.tgt_pad, self.cfg.label_smoothing
         )
         self.scaler.scale(loss_sum / max(batch.ntokens, 1)).backward()
         if self.cfg.clip_grad_norm is not None:

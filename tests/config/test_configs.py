@@ -315,3 +315,12 @@ def test_overrides_do_not_leak_between_compositions() -> None:
     assert changed.trainer.batch_size == 7
     assert fresh.trainer.batch_size != 7
     assert dataclasses.replace(fresh.trainer, batch_size=7) == changed.trainer
+
+
+def test_default_recipe_is_cpu_fast() -> None:
+    """`nmt train` with no overrides trains experiment=cpu_fast (README promise)."""
+    default = to_plain(to_dataclass(compose("train"), TrainConfig))
+    fast = to_plain(to_dataclass(compose("train", overrides=["experiment=cpu_fast"]), TrainConfig))
+    default.pop("name")
+    fast.pop("name")
+    assert default == fast

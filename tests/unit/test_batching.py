@@ -11,9 +11,11 @@ from nmt.config import VocabConfig
 from nmt.data.batching import (
     Batch,
     BucketBatchSampler,
+    EpochBatches,
     collate,
     encode_pairs,
     iterate_batches,
+    shard_batches,
 )
 from nmt.data.vocab import Vocab
 
@@ -167,3 +169,67 @@ def test_encode_pairs_and_iterate_batches() -> None:
     assert batches[0].src[0].tolist() == [tgt_vocab.eos_idx, tgt_vocab.pad_idx]
     decoded = tgt_vocab.decode(batches[1].tgt_out[0].tolist())
     assert decoded == ["y", "x"]
+
+
+# ------------------------------------------------------------- tokens, shares, positions
+
+
+def widths(examples: list[tuple[list[int], list[int]]]) -> tuple[list[int], list[int]]:
+    """Padded source and target columns per example, as collate() makes them."""
+    return [max(len(s), 1) for s, _ in examples], [len(t) + 2 for _, t in examples]
+
+
+@pytest.mark.parametrize("shuffle", [True, False])
+@pytest.mark.parametrize("max_tokens", [60, 200, 1000])
+def test_max_tokens_caps_the_padded_tokens(shuffle: bool, max_tokens: int) -> None:
+    examples = make_examples(300, seed=4)
+    src_w, tgt_w = widths(examples)
+    sampler = BucketBatchSampler(
+        src_w, 16, shuffle=shuffle, seed=1, max_tokens=max_tokens, tgt_lengths=tgt_w
+    )
+    for epoch in range(2):
+        batches = epoch_batches(sampler, epoch)
+        assert len(batches) == len(sampler)
+        assert sorted(i for b in batches for i in b) == list(range(300))
+        for indices in batches:
+            assert len(indices) <= 16
+            batch = collate([examples[i] for i in indices], indices, **SPECIALS)
+            padded = batch.src.numel() + batch.tgt.numel()
+            assert padded <= max_tokens or len(indices) == 1  # one long pair: alone
+
+
+def test_max_tokens_packs_short_sentences_more() -> None:
+    lengths = [2] * 50 + [20] * 50
+    sampler = BucketBatchSampler(lengths, 100, shuffle=False, max_tokens=100, tgt_lengths=lengths)
+    sizes = [len(b) for b in sampler]
+    assert sizes[0] == 25 and sizes[-1] == 2  # 25 * (2 + 2) and 2 * (20 + 20)
+
+
+def test_max_tokens_needs_target_lengths() -> None:
+    with pytest.raises(ValueError, match="tgt_lengths"):
+        BucketBatchSampler([1, 2], 2, shuffle=False, max_tokens=10)
+
+
+@pytest.mark.parametrize("world", [1, 2, 3])
+def test_shards_are_disjoint_equal_and_deterministic(world: int) -> None:
+    batches = [[i] for i in range(11)]
+    shares = [shard_batches(batches, rank, world) for rank in range(world)]
+    assert len({len(s) for s in shares}) == 1 and len(shares[0]) == 11 // world
+    flat = [b[0] for s in shares for b in s]
+    assert len(flat) == len(set(flat)) == 11 - 11 % world
+    assert shares == [shard_batches(batches, rank, world) for rank in range(world)]
+    with pytest.raises(ValueError):
+        shard_batches(batches, world, world)
+
+
+def test_epoch_batches_resume_from_a_position() -> None:
+    examples = make_examples(100, seed=2)
+    sampler = BucketBatchSampler([len(s) for s, _ in examples], 8, shuffle=True, seed=5)
+    source = EpochBatches(examples, sampler, **SPECIALS)
+    full = [b.indices.tolist() for b in source.batches(3)]
+    assert len(full) == source.num_batches(3) == 13
+    assert [b.indices.tolist() for b in source.batches(3, start=5)] == full[5:]
+    assert full != [b.indices.tolist() for b in source.batches(4)]
+    ranks = [EpochBatches(examples, sampler, **SPECIALS, rank=r, world_size=2) for r in (0, 1)]
+    shares = [[b.indices.tolist() for b in r.batches(3)] for r in ranks]
+    assert shares[0] == full[0:12:2] and shares[1] == full[1:12:2]

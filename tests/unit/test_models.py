@@ -214,6 +214,25 @@ def test_forward_sequence_equals_step_loop(variant: tuple[str, dict[str, Any]]) 
         torch.testing.assert_close(model(src, src_lengths, tgt_in), steps, atol=1e-5, rtol=1e-5)
 
 
+@pytest.mark.parametrize("ratio", [1.0, 0.0])
+@pytest.mark.parametrize("variant", VARIANTS, ids=variant_id)
+def test_forward_packed_equals_forward_on_real_positions(
+    variant: tuple[str, dict[str, Any]], ratio: float
+) -> None:
+    """forward_packed skips padded target positions and nothing else: its logits
+    are forward's at the real positions, whatever the decoder needs (ratio 0:
+    every step feeds back its own argmax)."""
+    arch, extra = variant
+    model = tiny_model(arch, CellType.lstm, **extra).eval()
+    src, src_lengths, tgt_in, tgt_lengths = padded_batch()
+    with torch.no_grad():
+        full = model(src, src_lengths, tgt_in, teacher_forcing=ratio)
+        packed, index = model.forward_packed(src, src_lengths, tgt_in, teacher_forcing=ratio)
+    assert index.numel() == int(tgt_lengths.sum()) == len(set(index.tolist()))
+    assert torch.all(tgt_in.reshape(-1)[index] != SIZES.tgt_pad)
+    torch.testing.assert_close(packed, full.reshape(-1, full.size(-1))[index], atol=1e-5, rtol=1e-5)
+
+
 @pytest.mark.parametrize("variant", VARIANTS, ids=variant_id)
 def test_state_rows_can_be_reordered(variant: tuple[str, dict[str, Any]]) -> None:
     """Beam search reorders state rows: every state tensor has the batch at dim 1,

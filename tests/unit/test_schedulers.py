@@ -55,9 +55,7 @@ def test_none_keeps_the_lr() -> None:
 
 def test_step_multiplies_by_factor_every_step_size_epochs() -> None:
     opt = optimizer()
-    sched = build_scheduler(
-        opt, SchedulerConfig(name=SchedulerName.step, factor=0.5, step_size=2)
-    )
+    sched = build_scheduler(opt, SchedulerConfig(name=SchedulerName.step, factor=0.5, step_size=2))
     assert sched is not None and not isinstance(sched, PerStepLR)
     for epoch in range(7):  # the lr of epoch e (0-based) is lr * factor ** (e // step_size)
         assert lr_of(opt) == pytest.approx(LR * 0.5 ** (epoch // 2))

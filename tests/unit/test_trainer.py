@@ -6,6 +6,8 @@ import copy
 import dataclasses
 import json
 import math
+import os
+import signal
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
@@ -24,7 +26,7 @@ from nmt.data.batching import Batch, BucketBatchSampler, collate, iterate_batche
 from nmt.evaluation import TextPipeline, teacher_forced_nll
 from nmt.models.seq2seq import Seq2Seq
 from nmt.training.optim import build_optimizer
-from nmt.training.trainer import Trainer, TrainingError
+from nmt.training.trainer import Trainer, TrainingError, TrainingInterrupted
 
 CPU = torch.device("cpu")
 BATCH_SIZE = 32
@@ -323,3 +325,134 @@ def test_resume_from_a_checkpoint_file(
     state = again.fit(*batch_source(tiny_examples, tiny_pipeline))
     assert state.epoch == 1  # max_epochs already reached: nothing more to do
     assert not (tmp_path / "run2" / "checkpoints").exists()
+
+
+# ------------------------------------------------ mid-epoch resume, signals, stopping
+
+
+class Crash(Exception):
+    """Stands in for a process killed mid-epoch."""
+
+
+def crashing(
+    source: Callable[[int], Iterable[Batch]], epoch: int, after: int
+) -> Callable[[int], Iterator[Batch]]:
+    """``source`` that dies after ``after`` batches of ``epoch``."""
+
+    def epoch_batches(e: int) -> Iterator[Batch]:
+        for i, batch in enumerate(source(e)):
+            if e == epoch and i == after:
+                raise Crash
+            yield batch
+
+    return epoch_batches
+
+
+RNG_HEAVY = {"dropout": 0.3}  # dropout and teacher-forcing coins draw from torch's RNG
+
+
+def test_resume_mid_epoch_matches_an_uninterrupted_run(
+    tmp_path: Path, make_tiny_model, tiny_pipeline: TextPipeline, tiny_examples: Examples
+) -> None:
+    def validate(m: Seq2Seq) -> dict[str, float]:
+        nll, n = teacher_forced_nll(m, tiny_examples[:40], tiny_pipeline, CPU)
+        return {"val_loss": nll / n, "val_ppl": math.exp(nll / n)}
+
+    options = {
+        "max_epochs": 2,
+        "teacher_forcing": 0.5,
+        "save_every_steps": 3,
+        "validate": validate,
+    }
+    straight = make_trainer(make_tiny_model(**RNG_HEAVY), tmp_path / "straight", **options)
+    straight.fit(*batch_source(tiny_examples, tiny_pipeline))
+
+    batches, steps = batch_source(tiny_examples, tiny_pipeline)
+    first = make_trainer(make_tiny_model(**RNG_HEAVY), tmp_path / "run", **options)
+    assert steps == 10  # saves at steps 3, 6, 9, (10), 12, 15, ...
+    with pytest.raises(Crash):  # dies after 7 batches of epoch 2 (step 17): saved at step 15
+        first.fit(crashing(batches, epoch=2, after=7), steps)
+    torch.manual_seed(777)  # the new process's generators start elsewhere
+
+    again = make_trainer(make_tiny_model(seed=9, **RNG_HEAVY), tmp_path / "run", **options)
+    again.resume(tmp_path / "run")
+    assert (again.state.epoch, again.state.step, again.state.batch_in_epoch) == (1, 15, 5)
+    again.fit(*batch_source(tiny_examples, tiny_pipeline))
+    for key, value in straight.model.state_dict().items():
+        assert torch.equal(again.model.state_dict()[key], value), key
+
+    def timeless(path: Path) -> list[dict]:
+        drop = {"epoch_time_s", "tokens_per_s", "elapsed_s"}
+        return [{k: v for k, v in r.items() if k not in drop} for r in read_metrics(path)]
+
+    assert timeless(tmp_path / "run" / "metrics.jsonl") == timeless(
+        tmp_path / "straight" / "metrics.jsonl"
+    )
+
+
+def test_sigterm_saves_at_the_current_step_and_stops(
+    tmp_path: Path, make_tiny_model, tiny_pipeline: TextPipeline, tiny_examples: Examples
+) -> None:
+    batches, steps = batch_source(tiny_examples, tiny_pipeline)
+
+    def signalled(epoch: int) -> Iterator[Batch]:
+        for i, batch in enumerate(batches(epoch)):
+            if epoch == 1 and i == 4:  # arrives while the 4th step is done
+                os.kill(os.getpid(), signal.SIGTERM)
+            yield batch
+
+    trainer = make_trainer(make_tiny_model(), tmp_path, max_epochs=2, log_every_steps=100)
+    handler = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(TrainingInterrupted) as info:
+        trainer.fit(signalled, steps)
+    assert signal.getsignal(signal.SIGTERM) == handler  # the handler is put back
+    assert info.value.exit_code == 128 + signal.SIGTERM
+    message = str(info.value)
+    assert "SIGTERM" in message and "resume_from" in message and len(message.splitlines()) == 1
+    last = load_checkpoint(tmp_path / "checkpoints" / "last.pt")
+    assert last["trainer_state"]["step"] == 5 and last["trainer_state"]["batch_in_epoch"] == 5
+    for key, value in trainer.model.state_dict().items():
+        assert torch.equal(last["model"][key], value)
+
+
+def test_early_stopping_after_patience_epochs_without_a_new_best(
+    tmp_path: Path, make_tiny_model, tiny_pipeline: TextPipeline, tiny_examples: Examples
+) -> None:
+    losses = [3.0, 2.0, 2.5, 2.1, 2.2, 1.0]  # best at epoch 2, then no better
+    trainer = make_trainer(
+        make_tiny_model(),
+        tmp_path,
+        validate=scripted_validator(losses),
+        max_epochs=6,
+        patience=2,
+    )
+    state = trainer.fit(*batch_source(tiny_examples, tiny_pipeline))
+    assert (state.epoch, state.best_epoch) == (4, 2)
+    again = make_trainer(make_tiny_model(), tmp_path, max_epochs=6, patience=2)
+    again.resume(tmp_path)  # a resumed run remembers that it has stopped
+    assert again.fit(*batch_source(tiny_examples, tiny_pipeline)).epoch == 4
+
+
+@pytest.mark.parametrize("smoothing", [0.0, 0.2])
+def test_label_smoothing_changes_the_training_loss_only(
+    tmp_path: Path,
+    make_tiny_model,
+    tiny_pipeline: TextPipeline,
+    tiny_examples: Examples,
+    smoothing: float,
+) -> None:
+    batch = first_batch(tiny_examples, tiny_pipeline)
+    model = make_tiny_model()
+    plain_nll, _ = teacher_forced_nll(model, tiny_examples[:8], tiny_pipeline, CPU)
+    trainer = make_trainer(model, tmp_path, label_smoothing=smoothing, max_epochs=1)
+    assert float(trainer.train_step(batch)) == pytest.approx(plain_nll, rel=1e-5)
+    trainer.fit(*batch_source(tiny_examples, tiny_pipeline))
+    records = read_metrics(tmp_path / "metrics.jsonl")
+    for record in records:
+        plain, smoothed = (
+            (record["loss"], record["smoothed_loss"])
+            if record["type"] == "train"
+            else (record["train_loss"], record["train_smoothed_loss"])
+        )
+        assert record.get("ppl", record.get("train_ppl")) == pytest.approx(math.exp(plain))
+        assert (smoothed == plain) == (smoothing == 0.0)
