@@ -39,5 +39,14 @@ typecheck: install  ## mypy on the package
 train: install  ## train the default recipe (finds or downloads Multi30k); ARGS="key=value ..."
 	$(NMT) train $(ARGS)
 
+BENCH_ARGS ?= --steps 10 --threads 1
+CKPT ?=
+bench: install  ## training speed vs the tutorials' loop (docs/performance.md); CKPT=best.pt adds bench_translate
+	for r in bahdanau_seed sutskever_seed cho_seed luong_seed; do \
+		$(PY) scripts/bench_train.py --recipe $$r --teacher-forcing 0.5 $(BENCH_ARGS) || exit 1; done
+	for r in bahdanau_seed sutskever_seed; do \
+		$(PY) scripts/bench_train.py --recipe $$r --teacher-forcing 1.0 $(BENCH_ARGS) || exit 1; done
+	if [ -n "$(CKPT)" ]; then $(PY) scripts/bench_translate.py --checkpoint $(CKPT); fi
+
 clean:  ## remove caches (keeps .venv, data/ and outputs/)
 	rm -rf .pytest_cache .mypy_cache .ruff_cache build dist *.egg-info

@@ -35,6 +35,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -61,6 +62,15 @@ INTRO = (
     "a Python loop over target steps with per-step attention and vocabulary projection\n"
     "and one teacher-forcing coin per batch and step. Peak memory: growth of the\n"
     "resident set during one step (CPU) or peak allocated (CUDA).\n"
+    "\n"
+    "nmt computes the same model; it differs in how: the additive attention's keys\n"
+    "U_a h_j once per batch; sentences sorted by target length, the finished ones\n"
+    "dropped from the step loop and padded positions never projected\n"
+    "(`Seq2Seq.forward_packed`); under full teacher forcing the vocabulary projection\n"
+    "and loss once over all steps, and the RNN in one call where no step reads the\n"
+    "previous step's features (Sutskever, Cho, Luong without input feeding). With\n"
+    "teacher forcing < 1 each step still needs its logits for the argmax, so Sutskever\n"
+    "and Cho gain little more than the padding there.\n"
 )
 COLUMNS = [
     "recipe",
@@ -283,7 +293,7 @@ def run_benchmark(
             torch.cuda.synchronize()
 
     for side in sides:
-        side.peak_mb = measure_peak_mb(lambda s=side: s.step(0), device)
+        side.peak_mb = measure_peak_mb(partial(side.step, 0), device)
         for i in range(1, warmup):
             side.step(i % len(batches))
     for i in range(steps):
@@ -305,7 +315,7 @@ def machine(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
     cores = os.cpu_count() or 0
-    return f"{cores} CPU cores ({platform.machine()}), {torch.get_num_threads()} torch threads"
+    return f"{cores} CPU cores ({platform.machine()}), torch threads: {torch.get_num_threads()}"
 
 
 def row_key(cells: list[str]) -> tuple[str, str, str]:
@@ -339,6 +349,14 @@ def update_docs(path: Path, row: list[str]) -> None:
     path.write_text(text, encoding="utf-8")
 
 
+def run_label(args: argparse.Namespace) -> str:
+    """The table's first column: the recipe and what changes the run's nature."""
+    notes = [f"precision={args.precision}"] if args.precision else []
+    notes += ["compile"] if args.compile else []
+    notes += ["synthetic"] if args.synthetic else []
+    return args.recipe + (f" ({', '.join(notes)})" if notes else "")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.threads:
@@ -365,7 +383,7 @@ def main(argv: list[str] | None = None) -> int:
             argv if argv is not None else sys.argv[1:]
         )
         row = [
-            args.recipe + (" (synthetic)" if args.synthetic else ""),
+            run_label(args),
             device.type,
             f"{ratio:g}",
             str(cfg.trainer.batch_size),

@@ -145,6 +145,7 @@ class TutorialDecoder(nn.Module):
         self.dropout = nn.Dropout(cfg.dropout)
         self.fc_out = nn.Linear(cfg.hidden_dim, vocab)
         self.vocab = vocab
+        self.pad = pad
         if cfg.tie_embeddings:
             self.fc_out.weight = self.embedding.weight
 
@@ -220,7 +221,7 @@ class BahdanauDecoder(TutorialDecoder):
         )
 
     def init_state(self, enc: TutorialEncoder, outputs: Tensor, final: Hidden, src: Tensor) -> Any:
-        mask = (src != self.embedding.padding_idx).t()  # (B, S)
+        mask = src.ne(self.pad).t()  # (B, S)
         top = enc.layered(final[0] if isinstance(final, tuple) else final)[-1]
         if self.decoder_init == DecoderInit.backward:
             summary = top[:, top.shape[1] // 2 :]
@@ -257,7 +258,7 @@ class LuongDecoder(TutorialDecoder):
         self.concat = nn.Linear(enc.out_dim + cfg.hidden_dim, cfg.hidden_dim, bias=False)
 
     def init_state(self, enc: TutorialEncoder, outputs: Tensor, final: Hidden, src: Tensor) -> Any:
-        mask = (src != self.embedding.padding_idx).t()
+        mask = src.ne(self.pad).t()
         if self.is_lstm:
             rnn_state: Any = (
                 apply_bridge(self.bridge_h, enc.layered(final[0])).contiguous(),

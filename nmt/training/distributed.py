@@ -3,8 +3,10 @@
 ``torchrun --nproc_per_node=N -m nmt train ...`` starts N processes with
 ``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``, ``MASTER_ADDR`` and ``MASTER_PORT``
 set; :func:`setup` reads them and joins the group (NCCL on CUDA, one GPU per
-process; gloo on CPU).  Without them, or with ``WORLD_SIZE=1``, everything
-here is a no-op for a single process.
+process; gloo on CPU).  Slurm tasks started by ``srun`` (as Hydra's submitit
+launcher does, ``tasks_per_node`` > 1) without those variables are read from
+``SLURM_PROCID`` / ``SLURM_NTASKS`` / ``SLURM_LOCALID`` instead.  Without
+either, or with one process, everything here is a no-op.
 
 Small control messages (stop flags, RNG states, validation results) travel
 on a gloo group over CPU tensors, so that asking "does any process want to
@@ -16,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -94,11 +97,33 @@ class Distributed:
 
 
 def world_from_env() -> tuple[int, int, int]:
-    """(rank, world size, local rank) from torchrun's environment variables."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    rank = int(os.environ.get("RANK", "0"))
-    local = int(os.environ.get("LOCAL_RANK", str(rank)))
+    """(rank, world size, local rank) from torchrun's environment variables, or
+    from Slurm's in the tasks of an ``srun`` step (exporting torchrun's)."""
+    env = os.environ
+    if "WORLD_SIZE" not in env and int(env.get("SLURM_NTASKS", "1")) > 1 and "SLURM_STEP_ID" in env:
+        env["RANK"], env["WORLD_SIZE"] = env["SLURM_PROCID"], env["SLURM_NTASKS"]
+        env["LOCAL_RANK"] = env.get("SLURM_LOCALID", "0")
+        if "MASTER_ADDR" not in env:
+            env["MASTER_ADDR"] = _slurm_first_host()
+        env.setdefault("MASTER_PORT", str(20000 + int(env.get("SLURM_JOB_ID", "0")) % 20000))
+    world = int(env.get("WORLD_SIZE", "1"))
+    rank = int(env.get("RANK", "0"))
+    local = int(env.get("LOCAL_RANK", str(rank)))
     return rank, world, local
+
+
+def _slurm_first_host() -> str:
+    """The job's first node, where rank 0 runs (``scontrol show hostnames``)."""
+    nodes = os.environ.get("SLURM_JOB_NODELIST") or os.environ.get("SLURM_NODELIST", "")
+    try:
+        found = subprocess.run(
+            ["scontrol", "show", "hostnames", nodes], capture_output=True, text=True, check=True
+        ).stdout.split()
+    except (OSError, subprocess.CalledProcessError):
+        found = []
+    if not found:
+        raise RuntimeError("Slurm tasks: set MASTER_ADDR to the first node of the job")
+    return found[0]
 
 
 def setup(device_choice: str) -> Distributed:

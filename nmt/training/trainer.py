@@ -24,12 +24,13 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from nmt.checkpoint import CheckpointError, load_checkpoint
 from nmt.config import BestMetric, Precision, TrainerConfig
 from nmt.data.batching import Batch
 from nmt.metrics import perplexity
 from nmt.models.seq2seq import Seq2Seq
+from nmt.training.checkpointing import CheckpointMixin
 from nmt.training.distributed import Distributed, wrap_model
+from nmt.training.errors import TrainingError, TrainingInterrupted
 from nmt.training.logger import MetricsLog
 from nmt.training.losses import token_losses
 from nmt.training.optim import PerStepLR, Scheduler
@@ -40,12 +41,7 @@ from nmt.training.sources import BatchSource, as_batch_source
 from nmt.training.state import (
     CheckpointFiles,
     Sums,
-    TrainingParts,
     TrainState,
-    capture_rng,
-    resolve_resume_path,
-    restore_rng,
-    run_dir_of,
 )
 
 log = logging.getLogger(__name__)
@@ -55,19 +51,7 @@ Validator = Callable[[Seq2Seq], dict[str, float]]
 __all__ = ["BatchSource", "Trainer", "TrainingError", "TrainingInterrupted", "TrainState"]
 
 
-class TrainingError(RuntimeError):
-    """Training cannot go on (for example a non-finite loss)."""
-
-
-class TrainingInterrupted(TrainingError):
-    """SIGINT/SIGTERM stopped the run after saving ``last.pt``."""
-
-    def __init__(self, message: str, signum: int) -> None:
-        super().__init__(message)
-        self.exit_code = 128 + signum
-
-
-class Trainer:
+class Trainer(CheckpointMixin):
     def __init__(
         self,
         model: Seq2Seq,
@@ -231,7 +215,7 @@ class Trainer:
         every = self.cfg.save_every_steps
         if every and self.state.step % every == 0 and not (last or budget_spent):
             self._fold(epoch)  # the epoch's sums go into the checkpoint
-            self._save(best=False, snapshot=True)
+            self.save(best=False, snapshot=True)
         return budget_spent
 
     def _fold(self, epoch: int) -> None:
@@ -317,7 +301,7 @@ class Trainer:
             record["tokens_per_s"],
         )
         self._step_scheduler(val)
-        self._save(best=self._update_best(val), snapshot=True)
+        self.save(best=self._update_best(val), snapshot=True)
         if self.dist.any([self._stop.requested])[0]:
             self._interrupt(epoch)
 
@@ -357,77 +341,10 @@ class Trainer:
         """Save ``last.pt`` at this step (if not just saved) and stop."""
         if self.state.batch_in_epoch > 0:  # an epoch end has saved already
             self._fold(epoch)
-            self._save(best=False, snapshot=False)
+            self.save(best=False, snapshot=False)
         name, signum = self._stop.name, self._stop.signum or 15
         raise TrainingInterrupted(
             f"stopped by {name} at step {self.state.step} (epoch {epoch}); saved "
             f"{self.files.last}; continue with trainer.resume_from={self.out_dir}",
             signum,
         )
-
-    def _check_weights(self) -> None:
-        finite = torch.stack([torch.isfinite(p).all() for p in self.model.parameters()]).all()
-        if not bool(finite):
-            raise TrainingError(
-                f"step {self.state.step}: the model's weights are not finite; stopped "
-                f"without saving (the last good checkpoint, if any, is {self.files.last})"
-            )
-
-    def _save(self, *, best: bool, snapshot: bool) -> None:
-        """Write ``last.pt`` (and ``best.pt`` / a step snapshot) on the main process;
-        every process hands in its random-generator states."""
-        self._check_weights()
-        self.state.elapsed_s = time.perf_counter() - self._start
-        rngs = self.dist.gather(capture_rng(self.device))
-        if not self.dist.is_main:
-            return
-        self.state.metrics_bytes = self.log.size()
-        self.state.world_size = self.dist.world_size
-        parts = TrainingParts(self.model, self.optimizer, self.scheduler, self.scaler)
-        payload = parts.payload(self.state, self._last_val, rngs) | self.checkpoint_data
-        self.files.save(payload, self.state.step, best=best, snapshot=snapshot)
-
-    def resume(self, path: str | Path, data: dict[str, Any] | None = None) -> None:
-        """Continue from a checkpoint (or a run dir's ``checkpoints/last.pt``) at the
-        step it was written: same batch position, generators and running sums.
-        ``data`` is the checkpoint when the caller has loaded it already."""
-        path = resolve_resume_path(path)
-        data = load_checkpoint(path) if data is None else data
-        try:
-            TrainingParts(self.model, self.optimizer, self.scheduler, self.scaler).load(data)
-        except (KeyError, RuntimeError, ValueError) as exc:
-            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
-            raise CheckpointError(
-                f"{path}: cannot resume from it with this config (model, optimizer and "
-                f"scheduler must match the run's): {reason}"
-            ) from None
-        self.state = TrainState.from_dict(data["trainer_state"])
-        self._last_val = dict(data.get("val_metrics") or {})
-        self._adapt_world_size()
-        rngs = data.get("rng_per_rank")
-        own = rngs[self.dist.rank] if rngs and len(rngs) == self.dist.world_size else None
-        restore_rng(own or data["rng"], self.device)
-        source = run_dir_of(path)
-        same_dir = source == self.out_dir.resolve()
-        self.log.restore(self.state.metrics_bytes, self.state.step, None if same_dir else source)
-        log.info(
-            "resumed from %s at epoch %d, step %d (batch %d of the next epoch)",
-            path,
-            self.state.epoch,
-            self.state.step,
-            self.state.batch_in_epoch,
-        )
-
-    def _adapt_world_size(self) -> None:
-        old, new = self.state.world_size, self.dist.world_size
-        if old != new and self.state.batch_in_epoch > 0:
-            position = self.state.batch_in_epoch * old // new
-            log.warning(
-                "checkpoint written by %d processes, resumed by %d: the epoch goes on at "
-                "batch %d of this process's share (batch order per process differs)",
-                old,
-                new,
-                position,
-            )
-            self.state.batch_in_epoch = position
-        self.state.world_size = new

@@ -113,6 +113,6 @@ def test_compile_wraps_the_forward_and_keeps_plain_state_dict_keys(tmp_path: Pat
     first = float(trainer.train_step(batch))
     second = float(trainer.train_step(batch))
     assert math.isfinite(first) and second < first
-    trainer._save(best=False, snapshot=False)
+    trainer.save()
     saved = torch.load(tmp_path / "checkpoints" / "last.pt", weights_only=True)["model"]
     assert sorted(saved) == sorted(model.state_dict())  # no "_orig_mod." prefixes
