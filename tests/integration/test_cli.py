@@ -120,6 +120,7 @@ def trained_run(tmp_path_factory: pytest.TempPathFactory, synthetic_corpus) -> T
         "tokenizer=whitespace",
         "tokenizer.reverse_source=false",
         "vocab.min_freq=1",
+        "model=sutskever",
         *TINY_MODEL,
         "optimizer.lr=0.01",
         "trainer.max_epochs=3",

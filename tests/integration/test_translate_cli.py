@@ -210,7 +210,9 @@ def test_every_input_line_gives_its_own_output_lines(
 ) -> None:
     lines = [POOL[i] for i in picks]
     raw = b"".join(line + (b"\r\n" if crlf[n] else b"\n") for n, line in enumerate(lines))
-    if lines and not final_newline:
+    # A last line without a newline only exists if it holds something: an empty
+    # last line needs its newline (b"" is a file of no lines).
+    if lines and lines[-1] and not final_newline:
         raw = raw[: -2 if crlf[len(lines) - 1] else -1]
     if tsv:
         decoding = DecodingConfig(strategy=DecodingStrategy.beam, beam_size=3, n_best=2)
