@@ -15,16 +15,7 @@ from nmt.models.seq2seq import Seq2Seq, init_parameters
 @register_model("sutskever")
 def build_sutskever(cfg: SutskeverConfig, sizes: VocabSizes) -> Seq2Seq:
     """Sutskever et al. 2014: multi-layer encoder; its final states start the decoder."""
-    encoder = RNNEncoder(
-        vocab_size=sizes.src,
-        emb_dim=cfg.emb_dim,
-        hidden_dim=cfg.hidden_dim,
-        num_layers=cfg.num_layers,
-        cell=cfg.cell,
-        bidirectional=cfg.bidirectional,
-        dropout=cfg.dropout,
-        pad_idx=sizes.src_pad,
-    )
+    encoder = _encoder(cfg, sizes)
     decoder = RNNDecoder(
         vocab_size=sizes.tgt,
         emb_dim=cfg.emb_dim,
