@@ -140,13 +140,16 @@ def make_validator(cfg: TrainConfig, pipeline: TextPipeline, device: torch.devic
 
 def run(cfg: TrainConfig, out_dir: Path) -> dict[str, Any]:
     dist = setup_distributed(cfg.trainer.device)
+    finished = False
     try:
         out_dir = dist.shared_run_dir(out_dir)
         if not dist.is_main:  # the main process speaks for all
             logging.getLogger("nmt").setLevel(logging.WARNING)
-        return _train(cfg, out_dir, dist)
+        result = _train(cfg, out_dir, dist)
+        finished = True
+        return result
     finally:
-        dist.close()
+        dist.close(wait=finished)  # after an error the others may never arrive
 
 
 def _train(cfg: TrainConfig, out_dir: Path, dist: Distributed) -> dict[str, Any]:

@@ -91,8 +91,14 @@ class Distributed:
                 own.rmdir()
         return chosen
 
-    def close(self) -> None:
+    def close(self, wait: bool = True) -> None:
+        """Leave the process group.  With ``wait`` (a clean finish) every process
+        first waits for the others: one that tears its connections down while
+        another still talks to it (rank 0 writing the last checkpoint, say) can
+        make gloo abort the process."""
         if self.enabled and dist.is_initialized():
+            if wait:
+                dist.barrier(group=self.control)
             dist.destroy_process_group()
 
 
