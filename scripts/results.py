@@ -65,8 +65,12 @@ def train(run_dir: Path, overrides: list[str]) -> bool:
 def evaluate(run_dir: Path, split: str, extra: list[str]) -> dict[str, Any] | None:
     out = run_dir / "eval" / split
     cmd = [
-        *nmt_command(), "evaluate", f"checkpoint={run_dir / 'checkpoints' / 'best.pt'}",
-        f"split={split}", f"output_dir={out}", *extra,
+        *nmt_command(),
+        "evaluate",
+        f"checkpoint={run_dir / 'checkpoints' / 'best.pt'}",
+        f"split={split}",
+        f"output_dir={out}",
+        *extra,
     ]
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
     if proc.returncode != 0:
@@ -111,32 +115,35 @@ def rows_for(run_dir: Path, recipe: str, direction: str, args: argparse.Namespac
         report = evaluate(run_dir, split, args.eval_extra)
         if report is None:
             continue
-        rows.append({
-            "recipe": recipe,
-            "direction": direction,
-            "split": split,
-            "bleu": report["bleu"],
-            "bleu_lc": report["bleu_lc"],
-            "bleu_tok_lc": report["bleu_tok_lc"],
-            "chrf": report["chrf"],
-            "ppl": round(report["ppl"], 2),
-            "val_ppl": round(best.get("val_ppl", float("nan")), 2),
-            "params": summary["params"],
-            "epochs": summary["epochs"],
-            "best_epoch": summary.get("best_epoch"),
-            "device": summary["device"],
-            "machine": machine(summary["device"]),
-            "wall_time_s": summary["train_time_s"],
-            "signature": report["signature"],
-            "decoding": report.get("decoding", {}).get("strategy", "greedy"),
-            "command": (
-                f"nmt train {' '.join(overrides)} hydra.run.dir={run_dir.relative_to(ROOT)} && "
-                f"nmt evaluate checkpoint={run_dir.relative_to(ROOT)}/checkpoints/best.pt "
-                f"split={split} {' '.join(args.eval_extra)}".strip()
-            ),
-            "date": dt.datetime.fromtimestamp((run_dir / "summary.json").stat().st_mtime)
-            .strftime("%Y-%m-%d"),
-        })
+        rows.append(
+            {
+                "recipe": recipe,
+                "direction": direction,
+                "split": split,
+                "bleu": report["bleu"],
+                "bleu_lc": report["bleu_lc"],
+                "bleu_tok_lc": report["bleu_tok_lc"],
+                "chrf": report["chrf"],
+                "ppl": round(report["ppl"], 2),
+                "val_ppl": round(best.get("val_ppl", float("nan")), 2),
+                "params": summary["params"],
+                "epochs": summary["epochs"],
+                "best_epoch": summary.get("best_epoch"),
+                "device": summary["device"],
+                "machine": machine(summary["device"]),
+                "wall_time_s": summary["train_time_s"],
+                "signature": report["signature"],
+                "decoding": report.get("decoding", {}).get("strategy", "greedy"),
+                "command": (
+                    f"nmt train {' '.join(overrides)} hydra.run.dir={run_dir.relative_to(ROOT)} && "
+                    f"nmt evaluate checkpoint={run_dir.relative_to(ROOT)}/checkpoints/best.pt "
+                    f"split={split} {' '.join(args.eval_extra)}".strip()
+                ),
+                "date": dt.datetime.fromtimestamp(
+                    (run_dir / "summary.json").stat().st_mtime
+                ).strftime("%Y-%m-%d"),
+            }
+        )
     return rows
 
 
