@@ -6,7 +6,7 @@ NMT := $(VENV)/bin/nmt
 STAMP := $(VENV)/.installed
 ARGS ?=
 
-.PHONY: help install test test-fast lint format typecheck train bench clean
+.PHONY: help install test test-fast lint format typecheck train bench results clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -41,6 +41,9 @@ train: install  ## train the default recipe (finds or downloads Multi30k); ARGS=
 
 BENCH_ARGS ?= --steps 10 --threads 1
 CKPT ?=
+results: install  ## train/reuse every recipe, evaluate, write docs/results.md/.json; ARGS="--extra ..."
+	$(PY) scripts/results.py $(ARGS)
+
 bench: install  ## training speed vs the tutorials' loop (docs/performance.md); CKPT=best.pt adds bench_translate
 	for r in bahdanau_seed sutskever_seed cho_seed luong_seed; do \
 		$(PY) scripts/bench_train.py --recipe $$r --teacher-forcing 0.5 $(BENCH_ARGS) || exit 1; done

@@ -62,6 +62,22 @@ def train(run_dir: Path, overrides: list[str]) -> bool:
     return subprocess.run(cmd, cwd=ROOT).returncode == 0
 
 
+def recipe_decoding(run_dir: Path) -> list[str]:
+    """The decoding the run's recipe asks for (greedy, or beam with its width and
+    length penalty), as `nmt evaluate` overrides."""
+    import yaml
+
+    config = yaml.safe_load((run_dir / ".hydra" / "config.yaml").read_text())
+    decoding = config.get("decoding") or {}
+    if decoding.get("strategy") != "beam":
+        return []
+    return [
+        "decoding=beam",
+        f"decoding.beam_size={decoding['beam_size']}",
+        f"decoding.length_penalty={decoding['length_penalty']}",
+    ]
+
+
 def evaluate(run_dir: Path, split: str, extra: list[str]) -> dict[str, Any] | None:
     out = run_dir / "eval" / split
     cmd = [
@@ -72,11 +88,19 @@ def evaluate(run_dir: Path, split: str, extra: list[str]) -> dict[str, Any] | No
         f"output_dir={out}",
         *extra,
     ]
+    report_path = out / "report.json"
+    if report_path.is_file():  # evaluated before with the same overrides: reuse
+        found = json.loads(report_path.read_text())
+        if found.get("eval_overrides") == extra:
+            return found
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
     if proc.returncode != 0:
         print(f"  {split}: skipped ({proc.stderr.strip().splitlines()[-1:]})", flush=True)
         return None
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    found = json.loads(proc.stdout.strip().splitlines()[-1])
+    found["eval_overrides"] = extra
+    report_path.write_text(json.dumps(found, indent=2) + "\n", encoding="utf-8")
+    return found
 
 
 def best_epoch_record(run_dir: Path, best_epoch: int | None) -> dict[str, Any]:
@@ -108,11 +132,12 @@ def rows_for(run_dir: Path, recipe: str, direction: str, args: argparse.Namespac
     summary = json.loads((run_dir / "summary.json").read_text())
     best = best_epoch_record(run_dir, summary.get("best_epoch"))
     overrides = recorded_overrides(run_dir)
+    eval_extra = [*recipe_decoding(run_dir), *args.eval_extra]
     rows = []
     for split in TEST_SPLITS:
         if not split_available(split, direction):
             continue
-        report = evaluate(run_dir, split, args.eval_extra)
+        report = evaluate(run_dir, split, eval_extra)
         if report is None:
             continue
         rows.append(
@@ -130,14 +155,14 @@ def rows_for(run_dir: Path, recipe: str, direction: str, args: argparse.Namespac
                 "epochs": summary["epochs"],
                 "best_epoch": summary.get("best_epoch"),
                 "device": summary["device"],
-                "machine": machine(summary["device"]),
+                "machine": machine(summary["device"], summary.get("cpu_threads")),
                 "wall_time_s": summary["train_time_s"],
                 "signature": report["signature"],
-                "decoding": report.get("decoding", {}).get("strategy", "greedy"),
+                "decoding": decoding_label(report.get("decoding", {})),
                 "command": (
                     f"nmt train {' '.join(overrides)} hydra.run.dir={run_dir.relative_to(ROOT)} && "
                     f"nmt evaluate checkpoint={run_dir.relative_to(ROOT)}/checkpoints/best.pt "
-                    f"split={split} {' '.join(args.eval_extra)}".strip()
+                    f"split={split} {' '.join(eval_extra)}".strip()
                 ),
                 "date": dt.datetime.fromtimestamp(
                     (run_dir / "summary.json").stat().st_mtime
@@ -147,10 +172,17 @@ def rows_for(run_dir: Path, recipe: str, direction: str, args: argparse.Namespac
     return rows
 
 
-def machine(device: str) -> str:
+def decoding_label(decoding: dict[str, Any]) -> str:
+    if decoding.get("strategy") == "beam":
+        return f"beam {decoding['beam_size']}, lp {decoding['length_penalty']}"
+    return str(decoding.get("strategy", "greedy"))
+
+
+def machine(device: str, threads: int | None) -> str:
     if device.startswith("cuda") and torch.cuda.is_available():
-        return torch.cuda.get_device_name(0)
-    return f"CPU {os.cpu_count()} cores ({platform.machine()})"
+        return f"GPU {torch.cuda.get_device_name(0)}"
+    used = f", {threads} thread{'s' * (threads != 1)}" if threads else ""
+    return f"CPU {os.cpu_count()} cores{used} ({platform.machine()})"
 
 
 def write_markdown(rows: list[dict], path: Path) -> None:
@@ -164,17 +196,19 @@ def write_markdown(rows: list[dict], path: Path) -> None:
         "is the tutorials' tokenized lower-cased BLEU (labelled, not comparable).",
         "Perplexity: exp of the teacher-forced NLL per target token (<eos> in, padding out).",
         "",
-        "| recipe | dir | split | BLEU | BLEU lc | tok BLEU | chrF | test ppl | val ppl "
-        "| params | epochs | device | train time |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| recipe | dir | split | decoding | BLEU | BLEU lc | tok BLEU | chrF | test ppl "
+        "| val ppl | params | epochs | device | train time |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
-            f"| {r['recipe']} | {r['direction']} | {r['split']} | {r['bleu']:.2f} | "
+            f"| {r['recipe']} | {r['direction']} | {r['split']} | {r['decoding']} | "
+            f"{r['bleu']:.2f} | "
             f"{r['bleu_lc']:.2f} | {r['bleu_tok_lc']:.2f} | {r['chrf']:.2f} | {r['ppl']:.2f} | "
             f"{r['val_ppl']:.2f} | {r['params'] / 1e6:.1f}M | {r['epochs']} | {r['machine']} | "
             f"{r['wall_time_s'] / 60:.1f} min |"
         )
+    lines += targets(rows)
     signatures = sorted({r["signature"] for r in rows})
     lines += ["", "BLEU signature: " + ", ".join(f"`{s}`" for s in signatures), ""]
     lines += ["## How to reproduce", ""]
@@ -182,6 +216,82 @@ def write_markdown(rows: list[dict], path: Path) -> None:
         lines.append(f"- {r['recipe']} {r['direction']} {r['split']} ({r['date']}):")
         lines.append(f"  `{r['command']}`")
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+# What the seed tutorials report (de->en, test set, 10 epochs): the figures the
+# seed recipes are held against.  Quoted, not measured here.
+TUTORIAL_LSTM_PPL = 51.6
+TUTORIAL_ATTENTION_TOK_BLEU = 28.0
+TARGET_BEST_ATTENTION_BLEU = 38.0
+
+
+def targets(rows: list[dict]) -> list[str]:
+    """The issue's targets, checked against the de->en test_2016_flickr rows."""
+    main = {
+        r["recipe"]: r
+        for r in rows
+        if r["direction"] == "de-en" and r["split"] == "test_2016_flickr"
+    }
+    lines = ["", "## Targets (de->en, test_2016_flickr)", ""]
+    lstm = main.get("sutskever_seed")
+    if lstm:
+        verdict = "better" if lstm["ppl"] < TUTORIAL_LSTM_PPL else "not better"
+        lines.append(
+            f"- LSTM seed: test ppl {lstm['ppl']:.2f} after {lstm['epochs']} epochs vs "
+            f"{TUTORIAL_LSTM_PPL} the tutorial reports after 10 epochs: {verdict}."
+        )
+    for name in ("bahdanau_seed", "luong_seed"):
+        if name in main:
+            r = main[name]
+            verdict = "met" if r["bleu_tok_lc"] >= TUTORIAL_ATTENTION_TOK_BLEU else "not met"
+            lines.append(
+                f"- {name}: tokenized lower-cased BLEU {r['bleu_tok_lc']:.2f} (sacreBLEU "
+                f"{r['bleu']:.2f}) after {r['epochs']} epochs vs about "
+                f"{TUTORIAL_ATTENTION_TOK_BLEU:.0f} the attention tutorial reports: {verdict}."
+            )
+    attention = [r for r in main.values() if r["recipe"].split("_")[0] in ("bahdanau", "luong")]
+    if attention:
+        top = max(attention, key=lambda r: r["bleu"])
+        verdict = "met" if top["bleu"] >= TARGET_BEST_ATTENTION_BLEU else "not met"
+        lines.append(
+            f"- Best attention recipe: {top['recipe']} at {top['bleu']:.2f} sacreBLEU vs the "
+            f"target of {TARGET_BEST_ATTENTION_BLEU:.0f}: {verdict}."
+        )
+    return lines
+
+
+README_START, README_END = "<!-- results:best -->", "<!-- /results:best -->"
+
+
+def update_readme(rows: list[dict], readme: Path) -> None:
+    """The best de->en test_2016_flickr row of each model family, between the
+    README's markers (left alone when the README has none)."""
+    text = readme.read_text(encoding="utf-8")
+    if README_START not in text or README_END not in text:
+        return
+    best: dict[str, dict] = {}
+    for r in rows:
+        if r["direction"] != "de-en" or r["split"] != "test_2016_flickr":
+            continue
+        family = r["recipe"].split("_")[0]
+        if family not in best or r["bleu"] > best[family]["bleu"]:
+            best[family] = r
+    lines = [
+        "| recipe | BLEU | BLEU lc | chrF | test ppl | decoding | device | train time |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in sorted(best.values(), key=lambda r: -r["bleu"]):
+        lines.append(
+            f"| `{r['recipe']}` | {r['bleu']:.2f} | {r['bleu_lc']:.2f} | {r['chrf']:.2f} | "
+            f"{r['ppl']:.2f} | {r['decoding']} | {r['machine']} | "
+            f"{r['wall_time_s'] / 60:.1f} min, {r['epochs']} epochs |"
+        )
+    head, _, rest = text.partition(README_START)
+    _, _, tail = rest.partition(README_END)
+    readme.write_text(
+        f"{head}{README_START}\n" + "\n".join(lines) + f"\n{README_END}{tail}", encoding="utf-8"
+    )
+    print(f"updated the best rows in {readme}")
 
 
 def main() -> None:
@@ -193,6 +303,7 @@ def main() -> None:
     parser.add_argument("--eval-extra", nargs="*", default=[], help="evaluate overrides")
     parser.add_argument("--no-train", action="store_true", help="only use finished runs")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "results")
+    parser.add_argument("--readme", type=Path, default=ROOT / "README.md")
     args = parser.parse_args()
     args.runs_dir = args.runs_dir.resolve()
 
@@ -211,6 +322,8 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.with_suffix(".json").write_text(json.dumps(rows, indent=2) + "\n", encoding="utf-8")
     write_markdown(rows, args.out.with_suffix(".md"))
+    if rows:
+        update_readme(rows, args.readme)
     md, js = args.out.with_suffix(".md"), args.out.with_suffix(".json")
     print(f"wrote {md} and {js} ({len(rows)} rows)")
 

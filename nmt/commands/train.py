@@ -196,6 +196,7 @@ def _train(cfg: TrainConfig, out_dir: Path, dist: Distributed) -> dict[str, Any]
         "train_time_s": round(state.elapsed_s, 1),
         "device": str(device),
         "processes": dist.world_size,
+        "cpu_threads": torch.get_num_threads(),
         "best_epoch": state.best_epoch,
     }
     if dist.is_main:

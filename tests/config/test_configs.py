@@ -9,6 +9,8 @@ on disk, so a new file is covered without touching this test.
 from __future__ import annotations
 
 import dataclasses
+import itertools
+import json
 import math
 from collections.abc import Iterator
 from enum import Enum
@@ -183,13 +185,39 @@ def test_every_experiment(experiment: str) -> None:
     assert isinstance(cfg, TrainConfig)
     # the experiment's own values win over the groups' defaults
     for group, values in load_yaml(path).items():
-        if group == "defaults" or not isinstance(values, dict):
-            continue
+        if group in ("defaults", "hydra") or not isinstance(values, dict):
+            continue  # hydra: a sweep's settings (test_every_sweep_job_composes)
         for key, expected in values.items():
             actual = getattr(getattr(cfg, group), key)
             assert same_value(actual, expected), f"{experiment}: {group}.{key}={actual!r}"
     if "name" in load_yaml(path):
         assert cfg.name == load_yaml(path)["name"]
+
+
+SWEEPS = [e for e in EXPERIMENTS if "hydra" in load_yaml(CONFIG_DIR / "experiment" / f"{e}.yaml")]
+
+
+def test_sweep_experiments_exist() -> None:
+    assert "luong_sweep" in SWEEPS
+
+
+@pytest.mark.parametrize("experiment", SWEEPS)
+def test_every_sweep_job_composes(experiment: str) -> None:
+    """Each job of a sweep experiment (the product of its sweeper params) is a
+    valid training config, and the sweep runs in MULTIRUN mode by itself."""
+    hydra_cfg = load_yaml(CONFIG_DIR / "experiment" / f"{experiment}.yaml")["hydra"]
+    assert hydra_cfg["mode"] == "MULTIRUN"
+    params = hydra_cfg["sweeper"]["params"]
+    choices = [
+        [f"{key}={v.strip()}" for v in str(values).split(",")] for key, values in params.items()
+    ]
+    jobs = list(itertools.product(*choices))
+    assert len(jobs) >= 2
+    seen = set()
+    for job in jobs:
+        cfg = typed("train", [f"experiment={experiment}", *job])
+        seen.add(json.dumps(to_plain(cfg), sort_keys=True, default=str))
+    assert len(seen) == len(jobs)  # every job trains something different
 
 
 @pytest.mark.parametrize("experiment", EXPERIMENTS)

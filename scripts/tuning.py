@@ -1,0 +1,181 @@
+#!/usr/bin/env python
+"""Tables of the searches behind the `<family>_best` recipes, in docs/tuning.md.
+Everything is measured on the validation split, never on a test split.
+
+    # decoding: greedy and beam widths x length penalties on one checkpoint
+    python scripts/tuning.py decoding --checkpoint outputs/.../best.pt --name cpu_fast
+    # training: a Hydra sweep's jobs (e.g. `nmt train experiment=luong_sweep`)
+    python scripts/tuning.py sweep outputs/sweeps/luong_sweep
+
+Each command writes (or replaces) its own section of docs/tuning.md; finished
+evaluations are reused, so a second call only rewrites the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+DOC = ROOT / "docs" / "tuning.md"
+HEADER = (
+    "# Tuning on the validation set\n\n"
+    "Written by `scripts/tuning.py`.  Every figure is measured on Multi30k's val split;\n"
+    "the `<family>_best` recipes take the settings chosen here.  BLEU is sacreBLEU\n"
+    "(detokenized, case-sensitive); perplexity is the teacher-forced one.\n"
+)
+
+
+def nmt_command() -> list[str]:
+    exe = Path(sys.executable).with_name("nmt")
+    return [str(exe)] if exe.exists() else [sys.executable, "-m", "nmt"]
+
+
+def machine() -> str:
+    return f"CPU {os.cpu_count()} cores ({platform.machine()}), OMP_NUM_THREADS=" + os.environ.get(
+        "OMP_NUM_THREADS", "unset"
+    )
+
+
+def write_section(key: str, body: str) -> None:
+    """Replace the text between this key's markers (or append a new section)."""
+    text = DOC.read_text(encoding="utf-8") if DOC.is_file() else HEADER
+    start, end = f"<!-- tuning:{key} -->", f"<!-- /tuning:{key} -->"
+    block = f"{start}\n{body.rstrip()}\n{end}"
+    pattern = re.compile(re.escape(start) + ".*?" + re.escape(end), re.S)
+    text = pattern.sub(lambda _: block, text) if pattern.search(text) else f"{text}\n{block}\n"
+    DOC.parent.mkdir(parents=True, exist_ok=True)
+    DOC.write_text(text, encoding="utf-8")
+    print(f"wrote section {key} of {DOC}")
+
+
+def decoding_args(beam: int, alpha: float) -> list[str]:
+    if beam == 1:
+        return ["decoding=greedy"]
+    return ["decoding=beam", f"decoding.beam_size={beam}", f"decoding.length_penalty={alpha}"]
+
+
+def run_decoding(args: argparse.Namespace) -> None:
+    base = ROOT / "outputs" / "tuning" / args.name / "decoding"
+    rows = []
+    for spec in args.grid:
+        beam_text, _, alpha_text = spec.partition(":")
+        beam, alpha = int(beam_text), float(alpha_text or 0.0)
+        out = base / f"beam{beam}_lp{alpha}"
+        report = out / "report.json"
+        cmd = [
+            *nmt_command(),
+            "evaluate",
+            f"checkpoint={args.checkpoint}",
+            f"split={args.split}",
+            f"output_dir={out}",
+            *decoding_args(beam, alpha),
+        ]
+        if not report.is_file():
+            print("+", " ".join(cmd), flush=True)
+            if subprocess.run(cmd, cwd=ROOT, capture_output=True).returncode != 0:
+                print(f"  beam {beam} lp {alpha}: evaluation failed; left out")
+                continue
+        found = json.loads(report.read_text())
+        shown = " ".join(cmd[len(nmt_command()) :]).replace(f"{ROOT}/", "")
+        rows.append((beam, alpha, found, f"nmt {shown}"))
+    best = max(rows, key=lambda r: r[2]["bleu"])
+    lines = [
+        f"## Decoding: {args.name} ({args.split})",
+        "",
+        f"Checkpoint `{args.checkpoint}`; {machine()}; {dt.date.today()}.",
+        "",
+        "| beam | length penalty | BLEU | chrF |",
+        "|---|---|---|---|",
+    ]
+    for beam, alpha, found, _ in rows:
+        mark = " **best**" if (beam, alpha) == best[:2] else ""
+        lines.append(
+            f"| {'greedy' if beam == 1 else beam} | {alpha if beam > 1 else '-'} | "
+            f"{found['bleu']:.2f}{mark} | {found['chrf']:.2f} |"
+        )
+    lines += ["", f"Signature: `{best[2]['signature']}`", "", "Commands:", ""]
+    lines += [f"- `{cmd}`" for *_, cmd in rows]
+    write_section(f"decoding-{args.name}", "\n".join(lines))
+
+
+def job_row(job: Path) -> dict[str, Any] | None:
+    summary_path = job / "summary.json"
+    if not summary_path.is_file():
+        return None
+    summary = json.loads(summary_path.read_text())
+    records = [json.loads(x) for x in (job / "metrics.jsonl").read_text().splitlines() if x.strip()]
+    epochs = [r for r in records if r.get("type") == "epoch"]
+    overrides = yaml.safe_load((job / ".hydra" / "overrides.yaml").read_text()) or []
+    return {
+        "overrides": [o for o in overrides if not o.startswith("experiment=")],
+        "epochs": summary["epochs"],
+        "train_time_s": summary["train_time_s"],
+        "val_bleu": max((r.get("val_bleu", float("nan")) for r in epochs), default=float("nan")),
+        "val_ppl": min((r.get("val_ppl", float("inf")) for r in epochs), default=float("inf")),
+    }
+
+
+def run_sweep(args: argparse.Namespace) -> None:
+    sweep = args.sweep_dir.resolve()
+    config = yaml.safe_load((sweep / "multirun.yaml").read_text())
+    task = config["hydra"]["overrides"]["task"]
+    jobs = sorted((p for p in sweep.iterdir() if p.is_dir()), key=lambda p: p.name)
+    rows = [(job.name, row) for job in jobs if (row := job_row(job)) is not None]
+    if not rows:
+        raise SystemExit(f"{sweep}: no finished jobs (summary.json) found")
+    best = max(rows, key=lambda r: r[1]["val_bleu"])
+    lines = [
+        f"## Sweep: {sweep.name}",
+        "",
+        f"`nmt train {' '.join(task)}` (jobs in `{sweep.relative_to(ROOT)}`); "
+        f"{machine()}; {dt.date.today()}.  Each job had the same time budget, so",
+        "the comparison is at equal training time, not at convergence.",
+        "",
+        "| job | overrides | epochs | train time | best val BLEU | best val ppl |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, row in rows:
+        mark = " **best**" if name == best[0] else ""
+        lines.append(
+            f"| {name} | `{' '.join(row['overrides'])}` | {row['epochs']} | "
+            f"{row['train_time_s'] / 60:.1f} min | {row['val_bleu']:.2f}{mark} | "
+            f"{row['val_ppl']:.2f} |"
+        )
+    write_section(f"sweep-{sweep.name}", "\n".join(lines))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="what", required=True)
+    dec = sub.add_parser("decoding", help="greedy / beam x length penalty on one checkpoint")
+    dec.add_argument("--checkpoint", required=True)
+    dec.add_argument("--name", required=True, help="a name for the section and output folder")
+    dec.add_argument("--split", default="val")
+    dec.add_argument(
+        "--grid",
+        nargs="+",
+        default=["1", "5:0", "5:0.6", "5:1.0", "10:0.6", "10:1.0"],
+        help="BEAM[:LENGTH_PENALTY] entries; beam 1 is greedy",
+    )
+    sw = sub.add_parser("sweep", help="tabulate a Hydra multirun of `nmt train`")
+    sw.add_argument("sweep_dir", type=Path)
+    args = parser.parse_args()
+    if args.what == "decoding":
+        run_decoding(args)
+    else:
+        run_sweep(args)
+
+
+if __name__ == "__main__":
+    main()
