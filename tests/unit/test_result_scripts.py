@@ -1,0 +1,151 @@
+"""scripts/results.py and scripts/tuning.py: the tables they write from run files."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
+
+
+@pytest.fixture(scope="module")
+def scripts() -> Any:
+    sys.path.insert(0, str(SCRIPTS))
+    try:
+        import results
+        import tuning
+    finally:
+        sys.path.remove(str(SCRIPTS))
+    return results, tuning
+
+
+def row(recipe: str, bleu: float, **extra: Any) -> dict[str, Any]:
+    base = {
+        "recipe": recipe,
+        "direction": "de-en",
+        "split": "test_2016_flickr",
+        "bleu": bleu,
+        "bleu_lc": bleu + 0.5,
+        "bleu_tok_lc": bleu + 1.0,
+        "chrf": 50.0,
+        "ppl": 20.0,
+        "val_ppl": 21.0,
+        "params": 1_000_000,
+        "epochs": 3,
+        "device": "cpu",
+        "machine": "CPU 2 cores",
+        "wall_time_s": 600.0,
+        "signature": "nrefs:1|case:mixed",
+        "decoding": "greedy",
+        "command": f"nmt train experiment={recipe}",
+        "date": "2026-11-23",
+    }
+    return base | extra
+
+
+def test_targets_compare_with_the_tutorials_and_the_bleu_goal(scripts: Any) -> None:
+    results, _ = scripts
+    rows = [
+        row("sutskever_seed", 10.0, ppl=40.0),
+        row("bahdanau_seed", 20.0, bleu_tok_lc=29.5),
+        row("luong_best", 37.9),
+        row("bahdanau_best", 38.2, direction="en-de"),  # not de-en: not counted
+    ]
+    text = "\n".join(results.targets(rows))
+    assert "test ppl 40.00 after 3 epochs" in text and ": better." in text
+    assert "bahdanau_seed: tokenized lower-cased BLEU 29.50" in text and ": met." in text
+    assert "Best attention recipe: luong_best at 37.90" in text and "not met" in text
+
+
+def test_readme_gets_the_best_row_of_each_family_between_its_markers(
+    scripts: Any, tmp_path: Path
+) -> None:
+    results, _ = scripts
+    readme = tmp_path / "README.md"
+    start, end = results.README_START, results.README_END
+    readme.write_text(f"# nmt\n\nbefore\n{start}\nold table\n{end}\nafter\n", encoding="utf-8")
+    rows = [
+        row("luong_seed", 20.0),
+        row("luong_best", 36.0),
+        row("cho_best", 25.0),
+        row("cho_best", 30.0, split="test_2017_flickr"),  # another split: not shown
+    ]
+    for _ in range(2):  # a second write replaces the first
+        results.update_readme(rows, readme)
+    text = readme.read_text(encoding="utf-8")
+    assert "old table" not in text and text.count(start) == 1
+    assert text.startswith("# nmt\n\nbefore\n") and text.endswith(f"{end}\nafter\n")
+    table = text.split(start)[1].split(end)[0]
+    body = [line for line in table.splitlines() if line.startswith("| `")]
+    assert [line.split("`")[1] for line in body] == ["luong_best", "cho_best"]
+
+
+def test_readme_without_markers_is_left_alone(scripts: Any, tmp_path: Path) -> None:
+    results, _ = scripts
+    readme = tmp_path / "README.md"
+    readme.write_text("# nmt\n", encoding="utf-8")
+    results.update_readme([row("luong_best", 36.0)], readme)
+    assert readme.read_text(encoding="utf-8") == "# nmt\n"
+
+
+def test_recipe_decoding_reads_the_runs_config(scripts: Any, tmp_path: Path) -> None:
+    results, _ = scripts
+    (tmp_path / ".hydra").mkdir()
+    config = tmp_path / ".hydra" / "config.yaml"
+    config.write_text(yaml.safe_dump({"decoding": {"strategy": "greedy", "beam_size": 5}}))
+    assert results.recipe_decoding(tmp_path) == []
+    decoding = {"strategy": "beam", "beam_size": 10, "length_penalty": 0.6}
+    config.write_text(yaml.safe_dump({"decoding": decoding}))
+    assert results.recipe_decoding(tmp_path) == [
+        "decoding=beam",
+        "decoding.beam_size=10",
+        "decoding.length_penalty=0.6",
+    ]
+
+
+def test_tuning_sections_replace_themselves_and_keep_the_others(
+    scripts: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, tuning = scripts
+    monkeypatch.setattr(tuning, "DOC", tmp_path / "tuning.md")
+    tuning.write_section("a", "first A")
+    tuning.write_section("b", "only B")
+    tuning.write_section("a", "second A")
+    text = (tmp_path / "tuning.md").read_text(encoding="utf-8")
+    assert "first A" not in text and "second A" in text and "only B" in text
+    assert text.index("second A") < text.index("only B")  # replaced in place
+
+
+def test_sweep_table_marks_the_best_validation_bleu(
+    scripts: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, tuning = scripts
+    monkeypatch.setattr(tuning, "DOC", tmp_path / "tuning.md")
+    monkeypatch.setattr(tuning, "ROOT", tmp_path)
+    sweep = tmp_path / "sweeps" / "demo"
+    (sweep).mkdir(parents=True)
+    task = ["experiment=demo", "trainer.label_smoothing=0.0,0.1"]
+    (sweep / "multirun.yaml").write_text(yaml.safe_dump({"hydra": {"overrides": {"task": task}}}))
+    for num, (smoothing, bleus) in enumerate([(0.0, [10.0, 20.0]), (0.1, [12.0, 22.5])]):
+        job = sweep / str(num)
+        (job / ".hydra").mkdir(parents=True)
+        overrides = [f"trainer.label_smoothing={smoothing}", "experiment=demo"]
+        (job / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(overrides))
+        records = [
+            {"type": "epoch", "epoch": i + 1, "val_bleu": b, "val_ppl": 9.0 - i}
+            for i, b in enumerate(bleus)
+        ]
+        (job / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+        (job / "summary.json").write_text(json.dumps({"epochs": 2, "train_time_s": 360.0}))
+    (sweep / "2").mkdir()  # a job that never finished: left out
+    monkeypatch.setattr(sys, "argv", ["tuning.py", "sweep", str(sweep)])
+    tuning.main()
+    text = (tmp_path / "tuning.md").read_text(encoding="utf-8")
+    assert "| 1 | `trainer.label_smoothing=0.1` | 2 | 6.0 min | 22.50 **best** | 8.00 |" in text
+    assert "| 0 | `trainer.label_smoothing=0.0` | 2 | 6.0 min | 20.00 | 8.00 |" in text
+    assert "\n| 2 |" not in text
