@@ -103,6 +103,17 @@ def evaluate(run_dir: Path, split: str, extra: list[str]) -> dict[str, Any] | No
     return found
 
 
+def epochs_done(run_dir: Path, summary: dict[str, Any]) -> float:
+    """Epochs trained, counting a last one a time budget cut short as a fraction
+    (steps over the steps of the first full epoch)."""
+    path = run_dir / "metrics.jsonl"
+    records = [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
+    first = next((r for r in records if r.get("type") == "epoch" and r.get("epoch") == 1), None)
+    if not first or not first.get("step"):
+        return float(summary["epochs"])
+    return round(min(summary["steps"] / first["step"], summary["epochs"]), 1)
+
+
 def best_epoch_record(run_dir: Path, best_epoch: int | None) -> dict[str, Any]:
     path = run_dir / "metrics.jsonl"
     records = [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
@@ -152,7 +163,7 @@ def rows_for(run_dir: Path, recipe: str, direction: str, args: argparse.Namespac
                 "ppl": round(report["ppl"], 2),
                 "val_ppl": round(best.get("val_ppl", float("nan")), 2),
                 "params": summary["params"],
-                "epochs": summary["epochs"],
+                "epochs": epochs_done(run_dir, summary),
                 "best_epoch": summary.get("best_epoch"),
                 "device": summary["device"],
                 "machine": machine(summary["device"], summary.get("cpu_threads")),
@@ -195,6 +206,9 @@ def write_markdown(rows: list[dict], path: Path) -> None:
         "signature below each table); `BLEU lc` is the same lower-cased; `tok BLEU`",
         "is the tutorials' tokenized lower-cased BLEU (labelled, not comparable).",
         "Perplexity: exp of the teacher-forced NLL per target token (<eos> in, padding out).",
+        "`epochs` counts a last epoch cut short by a time budget (`trainer.max_minutes` in",
+        "the row's command) as a fraction; `train time` is training alone, without the",
+        "final evaluation.  Each row was decoded as its recipe says (`decoding`).",
         "",
         "| recipe | dir | split | decoding | BLEU | BLEU lc | tok BLEU | chrF | test ppl "
         "| val ppl | params | epochs | device | train time |",

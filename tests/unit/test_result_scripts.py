@@ -149,3 +149,15 @@ def test_sweep_table_marks_the_best_validation_bleu(
     assert "| 1 | `trainer.label_smoothing=0.1` | 2 | 6.0 min | 22.50 **best** | 8.00 |" in text
     assert "| 0 | `trainer.label_smoothing=0.0` | 2 | 6.0 min | 20.00 | 8.00 |" in text
     assert "\n| 2 |" not in text
+
+
+def test_epochs_done_counts_a_cut_epoch_as_a_fraction(scripts: Any, tmp_path: Path) -> None:
+    results, _ = scripts
+    records = [{"type": "step", "step": 5}, {"type": "epoch", "epoch": 1, "step": 100}]
+    records += [
+        {"type": "epoch", "epoch": 2, "step": 200},
+        {"type": "epoch", "epoch": 3, "step": 240},
+    ]
+    (tmp_path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    assert results.epochs_done(tmp_path, {"epochs": 3, "steps": 240}) == 2.4
+    assert results.epochs_done(tmp_path, {"epochs": 3, "steps": 300}) == 3.0
