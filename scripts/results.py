@@ -71,10 +71,17 @@ def recipe_decoding(run_dir: Path) -> list[str]:
     decoding = config.get("decoding") or {}
     if decoding.get("strategy") != "beam":
         return []
+    return decoding_overrides(decoding["beam_size"], decoding["length_penalty"])
+
+
+def decoding_overrides(beam_size: int, length_penalty: float) -> list[str]:
+    """`nmt evaluate` overrides for greedy (beam size 1) or beam search."""
+    if beam_size == 1:
+        return ["decoding=greedy"]
     return [
         "decoding=beam",
-        f"decoding.beam_size={decoding['beam_size']}",
-        f"decoding.length_penalty={decoding['length_penalty']}",
+        f"decoding.beam_size={beam_size}",
+        f"decoding.length_penalty={length_penalty}",
     ]
 
 
@@ -103,21 +110,24 @@ def evaluate(run_dir: Path, split: str, extra: list[str]) -> dict[str, Any] | No
     return found
 
 
+def epoch_records(run_dir: Path) -> list[dict[str, Any]]:
+    """The run's per-epoch records from its metrics.jsonl."""
+    lines = (run_dir / "metrics.jsonl").read_text().splitlines()
+    records = (json.loads(x) for x in lines if x.strip())
+    return [r for r in records if r.get("type") == "epoch"]
+
+
 def epochs_done(run_dir: Path, summary: dict[str, Any]) -> float:
     """Epochs trained, counting a last one a time budget cut short as a fraction
     (steps over the steps of the first full epoch)."""
-    path = run_dir / "metrics.jsonl"
-    records = [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
-    first = next((r for r in records if r.get("type") == "epoch" and r.get("epoch") == 1), None)
+    first = next((r for r in epoch_records(run_dir) if r.get("epoch") == 1), None)
     if not first or not first.get("step"):
         return float(summary["epochs"])
     return round(min(summary["steps"] / first["step"], summary["epochs"]), 1)
 
 
 def best_epoch_record(run_dir: Path, best_epoch: int | None) -> dict[str, Any]:
-    path = run_dir / "metrics.jsonl"
-    records = [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
-    epochs = [r for r in records if r.get("type") == "epoch"]
+    epochs = epoch_records(run_dir)
     for r in epochs:
         if r["epoch"] == best_epoch:
             return r

@@ -20,11 +20,11 @@ import os
 import platform
 import re
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import yaml
+from results import decoding_overrides, epoch_records, nmt_command  # scripts/ is on sys.path
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "tuning.md"
@@ -34,11 +34,6 @@ HEADER = (
     "the `<family>_best` recipes take the settings chosen here.  BLEU is sacreBLEU\n"
     "(detokenized, case-sensitive); perplexity is the teacher-forced one.\n"
 )
-
-
-def nmt_command() -> list[str]:
-    exe = Path(sys.executable).with_name("nmt")
-    return [str(exe)] if exe.exists() else [sys.executable, "-m", "nmt"]
 
 
 def machine() -> str:
@@ -59,12 +54,6 @@ def write_section(key: str, body: str) -> None:
     print(f"wrote section {key} of {DOC}")
 
 
-def decoding_args(beam: int, alpha: float) -> list[str]:
-    if beam == 1:
-        return ["decoding=greedy"]
-    return ["decoding=beam", f"decoding.beam_size={beam}", f"decoding.length_penalty={alpha}"]
-
-
 def run_decoding(args: argparse.Namespace) -> None:
     base = ROOT / "outputs" / "tuning" / args.name / "decoding"
     rows = []
@@ -79,7 +68,7 @@ def run_decoding(args: argparse.Namespace) -> None:
             f"checkpoint={args.checkpoint}",
             f"split={args.split}",
             f"output_dir={out}",
-            *decoding_args(beam, alpha),
+            *decoding_overrides(beam, alpha),
         ]
         if not report.is_file():
             print("+", " ".join(cmd), flush=True)
@@ -114,8 +103,7 @@ def job_row(job: Path) -> dict[str, Any] | None:
     if not summary_path.is_file():
         return None
     summary = json.loads(summary_path.read_text())
-    records = [json.loads(x) for x in (job / "metrics.jsonl").read_text().splitlines() if x.strip()]
-    epochs = [r for r in records if r.get("type") == "epoch"]
+    epochs = epoch_records(job)
     overrides = yaml.safe_load((job / ".hydra" / "overrides.yaml").read_text()) or []
     return {
         "overrides": [o for o in overrides if not o.startswith("experiment=")],
