@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 import yaml
 from hydra import compose, initialize_config_module
+from hydra.core.global_hydra import GlobalHydra
 from hydra.errors import ConfigCompositionException
 from omegaconf import DictConfig
 from omegaconf.errors import OmegaConfBaseException
@@ -57,6 +58,31 @@ FILES_DATA = [
 
 def load_yaml(path: Path) -> dict[str, Any]:
     return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+
+
+def recipe_values(experiment: str) -> dict[str, Any]:
+    """The group values an experiment file sets, with those of the recipes it
+    builds on (plain names in its defaults list), the later ones winning."""
+    data = load_yaml(CONFIG_DIR / "experiment" / f"{experiment}.yaml")
+    merged: dict[str, Any] = {}
+    for base in (d for d in data.get("defaults", []) if isinstance(d, str) and d != "_self_"):
+        for group, values in recipe_values(base).items():
+            merged[group] = merged.get(group, {}) | values
+    for group, values in data.items():
+        if isinstance(values, dict) and group not in ("defaults", "hydra"):
+            merged[group] = merged.get(group, {}) | values
+    return merged
+
+
+def set_by_command(command: str, group: str) -> dict[str, Any]:
+    """Values of ``group`` that the command's file, or the recipe it selects by
+    default (train.yaml's ``experiment``), sets over the group's option."""
+    cfg = load_yaml(CONFIG_DIR / f"{command}.yaml")
+    values = dict(cfg.get(group) or {})
+    for entry in cfg.get("defaults", []):
+        if isinstance(entry, dict) and entry.get("experiment"):
+            values |= recipe_values(entry["experiment"]).get(group, {})
+    return values
 
 
 def command_groups(command: str) -> list[str]:
@@ -168,10 +194,9 @@ def test_every_group_option(group: str, option: str) -> None:
     for command in commands:
         cfg = typed(command, [f"{group}={option}", *extra_for(group, option)])
         section = getattr(cfg, group)
-        set_by_command = load_yaml(CONFIG_DIR / f"{command}.yaml").get(group) or {}
         overridden = {o.split("=")[0].split(".")[-1] for o in extra_for(group, option)}
         for key, expected in values.items():
-            if key in set_by_command or key in overridden:
+            if key in set_by_command(command, group) or key in overridden:
                 continue
             actual = getattr(section, key)
             assert same_value(actual, expected), f"{command}: {group}.{key}={actual!r}"
@@ -345,6 +370,77 @@ def test_overrides_do_not_leak_between_compositions() -> None:
     assert dataclasses.replace(fresh.trainer, batch_size=7) == changed.trainer
 
 
+# ------------------------------------------------------------ defaults in one place
+
+# the key that says which option a group file is (it may equal the default)
+IDENTITY_KEYS = {"source", "kind", "name", "strategy"}
+GROUP_SCHEMAS = {
+    f.name: f.default_factory
+    for f in dataclasses.fields(TrainConfig)
+    if f.default_factory is not dataclasses.MISSING
+}
+
+
+def schema_defaults(group: str, option: str) -> dict[str, Any]:
+    """The dataclass defaults behind configs/<group>/<option>.yaml, as plain data."""
+    schema = MODEL_CONFIGS[option] if group == "model" else GROUP_SCHEMAS[group]
+    return to_plain(schema())
+
+
+def selected_option(experiment: str, group: str) -> str:
+    """The option of ``group`` a recipe trains with: its own override, else that
+    of a recipe it builds on, else train.yaml's choice."""
+    for entry in reversed(load_yaml(CONFIG_DIR / "experiment" / f"{experiment}.yaml")["defaults"]):
+        if isinstance(entry, dict) and f"override /{group}" in entry:
+            return entry[f"override /{group}"]
+        if isinstance(entry, str) and entry != "_self_":
+            return selected_option(entry, group)
+    choices = [e for e in load_yaml(CONFIG_DIR / "train.yaml")["defaults"] if isinstance(e, dict)]
+    return next(e[group] for e in choices if group in e)
+
+
+def value_below(experiment: str, group: str, key: str) -> Any:
+    """What ``group.key`` would be if the recipe's own file did not set it."""
+    for entry in reversed(load_yaml(CONFIG_DIR / "experiment" / f"{experiment}.yaml")["defaults"]):
+        if isinstance(entry, str) and entry != "_self_":
+            inherited = recipe_values(entry).get(group, {})
+            if key in inherited:
+                return inherited[key]
+    option = selected_option(experiment, group)
+    file_values = load_yaml(CONFIG_DIR / group / f"{option}.yaml")
+    return file_values[key] if key in file_values else schema_defaults(group, option)[key]
+
+
+@pytest.mark.parametrize("group, option", GROUP_OPTIONS, ids=[f"{g}={o}" for g, o in GROUP_OPTIONS])
+def test_group_files_set_only_what_differs_from_the_dataclass(group: str, option: str) -> None:
+    """The dataclasses hold the defaults; a group file repeats none of them
+    (apart from the key that names the option, such as optimizer.name)."""
+    defaults = schema_defaults(group, option)
+    values = load_yaml(CONFIG_DIR / group / f"{option}.yaml")
+    repeated = [
+        key
+        for key, value in values.items()
+        if key != "defaults" and key not in IDENTITY_KEYS and defaults[key] == value
+    ]
+    assert not repeated, f"{group}/{option}.yaml repeats the dataclass defaults of {repeated}"
+
+
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_experiments_set_only_their_differences(experiment: str) -> None:
+    """A recipe file sets only values that differ from what it builds on (the
+    recipes it names, its group options, the dataclasses)."""
+    data = load_yaml(CONFIG_DIR / "experiment" / f"{experiment}.yaml")
+    assert "defaults" in data, f"{experiment}: no defaults list"
+    repeated = [
+        f"{group}.{key}"
+        for group, values in data.items()
+        if isinstance(values, dict) and group not in ("defaults", "hydra")
+        for key, value in values.items()
+        if value_below(experiment, group, key) == value
+    ]
+    assert not repeated, f"experiment/{experiment}.yaml repeats {repeated}"
+
+
 def test_default_recipe_is_cpu_fast() -> None:
     """`nmt train` with no overrides trains experiment=cpu_fast (README promise)."""
     default = to_plain(to_dataclass(compose("train"), TrainConfig))
@@ -352,3 +448,35 @@ def test_default_recipe_is_cpu_fast() -> None:
     default.pop("name")
     fast.pop("name")
     assert default == fast
+
+    assert to_dataclass(compose("train"), TrainConfig).name == "default"
+
+
+# ------------------------------------------------------------ schemas are no options
+
+
+def test_group_options_are_the_yaml_files() -> None:
+    """The schemas registered in the ConfigStore are not options of any group:
+    each group offers exactly its YAML files."""
+    loader = GlobalHydra.instance().config_loader()
+    groups = {g for g, _ in GROUP_OPTIONS} | {"experiment"}
+    for group in sorted(groups):
+        on_disk = sorted(p.stem for p in (CONFIG_DIR / group).glob("*.yaml"))
+        assert sorted(loader.get_group_options(group)) == on_disk, group
+
+
+def test_a_bad_model_choice_lists_only_the_real_options() -> None:
+    with pytest.raises(ConfigCompositionException) as err:
+        compose_command("train", ["model=lstm"])
+    message = str(err.value)
+    assert "model/lstm" in message
+    # the options follow this line, one per tab-indented line
+    listed = message.split("Available options in 'model':")[1].split("Config search path")[0]
+    assert sorted(listed.split()) == sorted(MODEL_CONFIGS)
+
+
+@pytest.mark.parametrize("arch", sorted(MODEL_CONFIGS))
+def test_every_arch_checks_tied_embedding_sizes(arch: str) -> None:
+    with pytest.raises(ConfigError, match=r"model\.tie_embeddings=true .*emb_dim == "):
+        MODEL_CONFIGS[arch](tie_embeddings=True, emb_dim=8, hidden_dim=16)
+    assert MODEL_CONFIGS[arch](tie_embeddings=True, emb_dim=16, hidden_dim=16).tie_embeddings

@@ -1,0 +1,109 @@
+"""Typed schema of every config group, and its registration with Hydra.
+
+YAML files under ``nmt/configs/`` hold the values that differ from these
+dataclasses, which hold the schema and the defaults.  Closed choices are
+Enums, so a misspelled key or value fails when the config is composed.
+Checks that span several keys live in ``__post_init__``.
+
+One module per concern; every public name is re-exported here, so
+``from nmt.config import X`` is the import to use:
+
+- ``data``: DataConfig, TokenizerConfig, VocabConfig (groups data, tokenizer, vocab)
+- ``model``: ModelConfig and one subclass per architecture (group model)
+- ``training``: OptimizerConfig, SchedulerConfig, TrainerConfig
+- ``decoding``: DecodingConfig
+- ``roots``: TrainConfig, EvaluateConfig, TranslateConfig, DataCommandConfig
+- ``convert``: to_dataclass, to_plain, train/model config from plain data
+- ``store``: register_configs (the only module that imports Hydra)
+"""
+
+from nmt.config.convert import (
+    model_config_from_dict,
+    to_dataclass,
+    to_plain,
+    train_config_from_dict,
+)
+from nmt.config.data import (
+    MULTI30K_LANGS,
+    DataConfig,
+    DataSource,
+    TokenizerConfig,
+    TokenizerKind,
+    VocabConfig,
+)
+from nmt.config.decoding import DecodingConfig, DecodingStrategy
+from nmt.config.errors import ConfigError
+from nmt.config.model import (
+    MODEL_CONFIGS,
+    AttentionScore,
+    BahdanauConfig,
+    CellType,
+    ChoConfig,
+    ChoContext,
+    DecoderInit,
+    InitKind,
+    LuongConfig,
+    ModelConfig,
+    SutskeverConfig,
+)
+from nmt.config.roots import (
+    DataCommandConfig,
+    EvaluateConfig,
+    OutputFormat,
+    TrainConfig,
+    TranslateConfig,
+)
+from nmt.config.store import register_configs
+from nmt.config.training import (
+    BestMetric,
+    DeviceChoice,
+    OptimizerConfig,
+    OptimizerName,
+    Precision,
+    SchedulerConfig,
+    SchedulerName,
+    TeacherForcingSchedule,
+    TrainerConfig,
+)
+
+__all__ = [
+    "MODEL_CONFIGS",
+    "MULTI30K_LANGS",
+    "AttentionScore",
+    "BahdanauConfig",
+    "BestMetric",
+    "CellType",
+    "ChoConfig",
+    "ChoContext",
+    "ConfigError",
+    "DataCommandConfig",
+    "DataConfig",
+    "DataSource",
+    "DecoderInit",
+    "DecodingConfig",
+    "DecodingStrategy",
+    "DeviceChoice",
+    "EvaluateConfig",
+    "InitKind",
+    "LuongConfig",
+    "ModelConfig",
+    "OptimizerConfig",
+    "OptimizerName",
+    "OutputFormat",
+    "Precision",
+    "SchedulerConfig",
+    "SchedulerName",
+    "SutskeverConfig",
+    "TeacherForcingSchedule",
+    "TokenizerConfig",
+    "TokenizerKind",
+    "TrainConfig",
+    "TrainerConfig",
+    "TranslateConfig",
+    "VocabConfig",
+    "model_config_from_dict",
+    "register_configs",
+    "to_dataclass",
+    "to_plain",
+    "train_config_from_dict",
+]

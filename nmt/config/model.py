@@ -1,0 +1,156 @@
+"""Schema of the ``model`` group: the options every architecture shares and
+one subclass per architecture, found by its ``arch`` name in MODEL_CONFIGS."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+from omegaconf import MISSING
+
+from nmt.config.errors import ConfigError
+
+
+class CellType(str, Enum):
+    rnn = "rnn"
+    gru = "gru"
+    lstm = "lstm"
+
+
+class ChoContext(str, Enum):
+    """Where Cho et al. 2014's summary vector c reaches the decoder."""
+
+    init = "init"  # only through the initial state h'_0 = tanh(V' c)
+    step = "step"  # also as an input of every recurrent step
+    step_output = "step_output"  # also in the output layer, beside y_{t-1} (the paper)
+
+
+class DecoderInit(str, Enum):
+    """Which encoder summary starts an attention decoder (through tanh(W .))."""
+
+    backward = "backward"  # backward RNN's state at the first word (Bahdanau et al. 2015)
+    final = "final"  # final state of the top layer, both directions side by side
+    mean = "mean"  # mean of the top layer's outputs over the real source positions
+
+
+class AttentionScore(str, Enum):
+    """Luong et al. 2015 (sec. 3.1) alignment scores."""
+
+    dot = "dot"
+    general = "general"
+    concat = "concat"
+
+
+class InitKind(str, Enum):
+    default = "default"  # PyTorch's own initialisation
+    uniform = "uniform"  # U(-init_range, init_range), Sutskever et al. 2014
+    xavier = "xavier"  # Glorot & Bengio 2010 on matrices, zeros on biases
+
+
+@dataclass
+class ModelConfig:
+    """Options every architecture shares; ``arch`` picks the registered builder."""
+
+    arch: str = MISSING
+    cell: CellType = CellType.lstm
+    emb_dim: int = 256
+    hidden_dim: int = 512  # the decoder's, and each encoder direction's
+    num_layers: int = 2
+    dropout: float = 0.3
+    bidirectional: bool = False
+    tie_embeddings: bool = False  # decoder input and output embeddings
+    init: InitKind = InitKind.default
+    init_range: float = 0.08
+
+    def __post_init__(self) -> None:
+        for key in ("emb_dim", "hidden_dim", "num_layers"):
+            if getattr(self, key) < 1:
+                raise ConfigError(f"model.{key} must be >= 1")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ConfigError("model.dropout must be in [0, 1)")
+        # every decoder's output layer reads hidden_dim features, so the
+        # embedding it shares its weights with must have that size
+        if self.tie_embeddings and self.emb_dim != self.hidden_dim:
+            raise ConfigError(
+                f"model.tie_embeddings=true (arch {self.arch}) needs model.emb_dim == "
+                f"model.hidden_dim (got {self.emb_dim} and {self.hidden_dim}): change one of "
+                "them or set model.tie_embeddings=false"
+            )
+
+
+@dataclass
+class SutskeverConfig(ModelConfig):
+    """Sutskever et al. 2014: the decoder starts from the encoder's final state."""
+
+    arch: str = "sutskever"
+
+
+@dataclass
+class ChoConfig(ModelConfig):
+    """Cho et al. 2014 RNN Encoder-Decoder: a fixed summary c of the source starts
+    the decoder and, by ``context``, also feeds every step and the output layer."""
+
+    arch: str = "cho"
+    cell: CellType = CellType.gru
+    num_layers: int = 1
+    context: ChoContext = ChoContext.step_output
+    maxout: bool = False  # deep output: maxout (pool 2) instead of tanh; step_output only
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.maxout and self.context != ChoContext.step_output:
+            raise ConfigError(
+                "model.maxout=true needs the deep output layer: set "
+                "model.context=step_output or model.maxout=false"
+            )
+
+
+@dataclass
+class BahdanauConfig(ModelConfig):
+    """Bahdanau et al. 2015: bidirectional encoder, additive attention read from the
+    previous decoder state, deep output over [state; context; embedding]."""
+
+    arch: str = "bahdanau"
+    cell: CellType = CellType.gru
+    num_layers: int = 1
+    bidirectional: bool = True
+    decoder_init: DecoderInit = DecoderInit.backward
+    maxout: bool = False  # deep output: maxout (pool 2) instead of tanh
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.decoder_init == DecoderInit.backward and not self.bidirectional:
+            raise ConfigError(
+                "model.decoder_init=backward reads the backward encoder RNN: set "
+                "model.bidirectional=true, or model.decoder_init=final|mean"
+            )
+
+
+@dataclass
+class LuongConfig(ModelConfig):
+    """Luong et al. 2015 global attention: score(h_t, h_s), attentional state
+    h~_t = tanh(W_c[c_t; h_t]) and optional input feeding of h~_{t-1}."""
+
+    arch: str = "luong"
+    score: AttentionScore = AttentionScore.general
+    input_feeding: bool = True
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.score == AttentionScore.dot and self.bidirectional:
+            raise ConfigError(
+                "model.score=dot needs encoder states of the decoder's size "
+                f"model.hidden_dim={self.hidden_dim}, but model.bidirectional=true makes "
+                f"them {2 * self.hidden_dim}: set model.bidirectional=false or "
+                "model.score=general|concat"
+            )
+
+
+# arch name -> its config dataclass; the model registry checks it has a builder
+# for each of these, and register_configs stores each as the schema of its YAML.
+MODEL_CONFIGS: dict[str, type[ModelConfig]] = {
+    "sutskever": SutskeverConfig,
+    "cho": ChoConfig,
+    "bahdanau": BahdanauConfig,
+    "luong": LuongConfig,
+}

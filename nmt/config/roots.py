@@ -1,0 +1,75 @@
+"""The root config of each command: what ``nmt train``, ``nmt evaluate``,
+``nmt translate`` and ``nmt data`` receive, built from the group schemas."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from omegaconf import MISSING
+
+from nmt.config.data import DataConfig, TokenizerConfig, VocabConfig
+from nmt.config.decoding import DecodingConfig
+from nmt.config.errors import ConfigError
+from nmt.config.training import DeviceChoice, OptimizerConfig, SchedulerConfig, TrainerConfig
+
+
+class OutputFormat(str, Enum):
+    """`nmt translate` output: text lines, or ``line<TAB>rank<TAB>score<TAB>text``."""
+
+    plain = "plain"
+    tsv = "tsv"
+
+
+@dataclass
+class TrainConfig:
+    data: DataConfig = field(default_factory=DataConfig)
+    tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
+    vocab: VocabConfig = field(default_factory=VocabConfig)
+    model: Any = MISSING  # a ModelConfig subclass, chosen by the model group
+    optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
+    scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    decoding: DecodingConfig = field(default_factory=DecodingConfig)
+    name: str = "nmt"  # a label for the run
+
+
+@dataclass
+class EvaluateConfig:
+    checkpoint: str = MISSING
+    split: str = "test_2016_flickr"  # a Multi30k split, or ignored when src/ref given
+    src: str | None = None  # evaluate on files instead of a split
+    ref: str | None = None
+    data_root: str | None = None  # where the Multi30k files are; else as trained
+    output_dir: str | None = None  # default: next to the checkpoint
+    device: DeviceChoice = DeviceChoice.auto
+    decoding: DecodingConfig = field(default_factory=DecodingConfig)
+
+    def __post_init__(self) -> None:
+        if bool(self.src) != bool(self.ref):
+            raise ConfigError("evaluate: src= and ref= go together")
+
+
+@dataclass
+class TranslateConfig:
+    checkpoint: str = MISSING
+    input: str = "-"  # a file, or - for stdin
+    output: str = "-"  # a file, or - for stdout
+    output_format: OutputFormat = OutputFormat.plain  # tsv: line, rank, score, text
+    attention_plots: str | None = None  # a folder: one PNG heatmap per sentence
+    attention_plots_max: int = 20  # plots for the first N input lines only
+    device: DeviceChoice = DeviceChoice.auto
+    decoding: DecodingConfig = field(default_factory=DecodingConfig)
+
+    def __post_init__(self) -> None:
+        if self.attention_plots_max < 0:
+            raise ConfigError("attention_plots_max must be >= 0")
+
+
+@dataclass
+class DataCommandConfig:
+    data: DataConfig = field(default_factory=DataConfig)
+    tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
+    splits: list[str] = field(default_factory=lambda: ["train", "val", "test_2016_flickr"])
+    stats: bool = True
