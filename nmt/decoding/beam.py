@@ -22,7 +22,7 @@ import torch
 from torch import Tensor
 
 from nmt.decoding.greedy import output_limits
-from nmt.decoding.hypothesis import Hypothesis, length_penalty, select_encoder_rows
+from nmt.decoding.hypothesis import Hypothesis, length_penalty
 from nmt.models.decoder import State
 from nmt.models.encoder import EncoderOutput
 from nmt.models.seq2seq import Seq2Seq
@@ -138,9 +138,7 @@ def _advance(
         attention = torch.cat([live.attention.index_select(0, parent), step], dim=1)
     enc = live.enc
     if len(keep) < len(live.sentence):
-        enc = select_encoder_rows(
-            enc, (kept[:, None] * k + torch.arange(k, device=device)).view(-1)
-        )
+        enc = enc.select((kept[:, None] * k + torch.arange(k, device=device)).view(-1))
     return _Live(
         sentence=[live.sentence[i] for i in keep],
         limits=[live.limits[i] for i in keep],
@@ -175,7 +173,7 @@ def _start(
         tokens=torch.empty(batch * k, 0, dtype=torch.long, device=device),
         attention=torch.empty(batch * k, 0, src.size(1), device=device) if keep_attention else None,
         state=Seq2Seq.reorder_state(state, rows),
-        enc=select_encoder_rows(enc, rows),
+        enc=enc.select(rows),
     )
 
 

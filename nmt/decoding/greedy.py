@@ -1,4 +1,4 @@
-"""Batched greedy decoding, and the step loop that sampling shares with it."""
+"""Batched greedy decoding: the step loop that sampling shares, and the output limits."""
 
 from __future__ import annotations
 
@@ -14,20 +14,16 @@ from nmt.models.seq2seq import Seq2Seq
 TokenPicker = Callable[[Tensor], Tensor]
 
 
-def max_output_lengths(src_lengths: Tensor, max_len: int, max_len_ratio: float | None) -> Tensor:
-    """Per-sentence output budget: min(max_len, ratio * source length + 10)."""
+def output_limits(
+    src_lengths: Tensor, max_len: int, max_len_ratio: float | None, min_len: int = 0
+) -> Tensor:
+    """Tokens each sentence may produce before ``<eos>`` is forced, (B,) from
+    src_lengths (B,): min(max_len, int(ratio * source length) + 10), at least min_len."""
     limit = torch.full_like(src_lengths, max_len)
     if max_len_ratio is not None:
         relative = (src_lengths.float() * max_len_ratio).long() + 10
         limit = torch.minimum(limit, relative)
-    return limit
-
-
-def output_limits(
-    src_lengths: Tensor, max_len: int, max_len_ratio: float | None, min_len: int = 0
-) -> Tensor:
-    """Tokens each sentence may produce before ``<eos>`` is forced (at least min_len)."""
-    return max_output_lengths(src_lengths, max_len, max_len_ratio).clamp(min=min_len)
+    return limit.clamp(min=min_len)
 
 
 def argmax_picker(log_probs: Tensor) -> Tensor:
@@ -80,37 +76,6 @@ def decode_loop(
         if t % 8 == 7 and bool(finished.all()):  # an occasional sync, not one per step
             break
     return torch.stack(outputs, dim=1), scores, attentions
-
-
-@torch.no_grad()
-def greedy_decode(
-    model: Seq2Seq,
-    src: Tensor,
-    src_lengths: Tensor,
-    *,
-    bos_idx: int,
-    eos_idx: int,
-    max_len: int = 100,
-    max_len_ratio: float | None = None,
-    min_len: int = 0,
-) -> tuple[Tensor, list[Tensor | None]]:
-    """Decode a batch, taking the most probable token at each step.
-
-    Returns ids (B, T) - each row ends with ``eos_idx`` if it finished, and is
-    padded with ``eos_idx`` after that - and the attention weights of each
-    step ((B, S) each, or None for models without attention).
-    """
-    ids, _, attentions = decode_loop(
-        model,
-        src,
-        src_lengths,
-        bos_idx=bos_idx,
-        eos_idx=eos_idx,
-        max_len=max_len,
-        max_len_ratio=max_len_ratio,
-        min_len=min_len,
-    )
-    return ids, attentions
 
 
 def to_hypotheses(

@@ -1,6 +1,6 @@
 """Attention decoders: Bahdanau et al. 2015 and Luong et al. 2015.
 
-Both follow the decoder protocol of :mod:`nmt.models.decoder`.  Their states
+Both are :class:`~nmt.models.decoder.Decoder` subclasses.  Their states
 carry, besides the RNN state, what must follow a sentence when rows are
 reordered: the additive attention keys U_a h_j (computed once per batch in
 ``init_state``, stored as (S, B, A)) and Luong's fed-back h~_{t-1} (1, B, H).
@@ -13,22 +13,24 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from nmt.config import AttentionScore, CellType, DecoderInit
+from nmt.config import AttentionScore, DecoderInit
 from nmt.models.attention import AdditiveAttention, build_attention
 from nmt.models.decoder import (
     Bridge,
+    Decoder,
+    DecoderSpec,
     DeepOutput,
-    RNNState,
     State,
+    bridged_start,
     join_state,
-    layered_init,
+    layered_start,
     split_state,
     top_hidden,
 )
-from nmt.models.encoder import EncoderOutput, make_rnn
+from nmt.models.encoder import EncoderOutput
 
 
-class BahdanauDecoder(nn.Module):
+class BahdanauDecoder(Decoder):
     """Bahdanau et al. 2015 (sec. 3.1; appendix A.2.2), "RNNsearch".
 
     At target step i, from the previous state s_{i-1} (top layer):
@@ -46,56 +48,26 @@ class BahdanauDecoder(nn.Module):
     real positions (``mean``).  Each decoder layer gets its own slice of W_s;
     an LSTM's memory cells start at zero.
 
-    Teacher forcing still needs a loop (the attention reads s_{i-1}), but
-    ``forward_sequence`` embeds all target tokens and applies the deep output
-    once over all steps.
+    Teacher forcing still needs a loop (the attention reads s_{i-1}: no
+    ``parallel_teacher_forcing``), but ``forward_sequence`` embeds all target
+    tokens and applies the deep output once over all steps.
 
     State: (s (L, B, H), [cell (L, B, H)], keys (S, B, A)).
     Shapes: y_prev (B,), tgt_in (B, T), features (B, [T,] H), weights (B, S).
     """
 
-    parallel_teacher_forcing = True
-    sequential_teacher_forcing = True
+    parallel_teacher_forcing = False
 
-    def __init__(
-        self,
-        *,
-        vocab_size: int,
-        emb_dim: int,
-        hidden_dim: int,
-        num_layers: int,
-        cell: CellType,
-        dropout: float,
-        pad_idx: int,
-        enc_dim: int,
-        decoder_init: DecoderInit,
-        maxout: bool,
-        tie_embeddings: bool,
-    ) -> None:
-        super().__init__()
-        self.is_lstm = cell == CellType.lstm
-        self.num_layers = num_layers
+    def __init__(self, *, spec: DecoderSpec, decoder_init: DecoderInit, maxout: bool) -> None:
+        super().__init__(spec)
+        hidden, emb, enc = spec.hidden_dim, spec.emb_dim, spec.enc_dim
         self.decoder_init = decoder_init
-        self.embedding = nn.Embedding(vocab_size, emb_dim, padding_idx=pad_idx)
-        self.dropout = nn.Dropout(dropout)
-        self.attention = AdditiveAttention(
-            query_dim=hidden_dim, key_dim=enc_dim, attn_dim=hidden_dim
-        )
-        init_dim = enc_dim // 2 if decoder_init == DecoderInit.backward else enc_dim
-        self.init_proj = nn.Linear(init_dim, num_layers * hidden_dim)  # W_s
-        self.rnn = make_rnn(
-            cell,
-            input_size=emb_dim + enc_dim,
-            hidden_size=hidden_dim,
-            num_layers=num_layers,
-            dropout=dropout,
-        )
-        self.readout = DeepOutput(
-            input_dim=hidden_dim + enc_dim + emb_dim, output_dim=hidden_dim, maxout=maxout
-        )
-        self.output = nn.Linear(hidden_dim, vocab_size)
-        if tie_embeddings:
-            self.output.weight = self.embedding.weight
+        self.attention = AdditiveAttention(query_dim=hidden, key_dim=enc, attn_dim=hidden)
+        init_dim = enc // 2 if decoder_init == DecoderInit.backward else enc
+        self.init_proj = nn.Linear(init_dim, spec.num_layers * hidden)  # W_s
+        self.rnn = self._make_rnn(emb + enc)
+        self.readout = DeepOutput(input_dim=hidden + enc + emb, output_dim=hidden, maxout=maxout)
+        self._add_output()
 
     def _summary(self, enc: EncoderOutput) -> Tensor:
         """The vector the start state is computed from: (B, K/2) or (B, K)."""
@@ -108,8 +80,7 @@ class BahdanauDecoder(nn.Module):
         return (enc.outputs * mask).sum(1) / mask.sum(1)
 
     def init_state(self, enc: EncoderOutput) -> State:
-        hidden = layered_init(self.init_proj, self._summary(enc), self.num_layers)
-        rnn_state: RNNState = (hidden, torch.zeros_like(hidden)) if self.is_lstm else hidden
+        rnn_state = layered_start(self.init_proj, self._summary(enc), self.num_layers, self.is_lstm)
         keys = self.attention.prepare(enc.outputs).transpose(0, 1)  # (S, B, A), once per batch
         return join_state(rnn_state, (keys,))
 
@@ -132,12 +103,12 @@ class BahdanauDecoder(nn.Module):
     def step(
         self, y_prev: Tensor, state: State, enc: EncoderOutput
     ) -> tuple[Tensor, State, Tensor | None]:
-        embedded = self.dropout(self.embedding(y_prev))
+        embedded = self.embed(y_prev)
         hidden, context, state, weights = self._recur(embedded, state, enc)
         return self._features(hidden, context, embedded), state, weights
 
     def forward_sequence(self, tgt_in: Tensor, state: State, enc: EncoderOutput) -> Tensor:
-        embedded = self.dropout(self.embedding(tgt_in))  # (B, T, E)
+        embedded = self.embed(tgt_in)  # (B, T, E)
         hiddens, contexts = [], []
         for step_embedded in embedded.unbind(1):  # unbind: one backward op, not T
             hidden, context, state, _ = self._recur(step_embedded, state, enc)
@@ -145,11 +116,8 @@ class BahdanauDecoder(nn.Module):
             contexts.append(context)
         return self._features(torch.stack(hiddens, 1), torch.stack(contexts, 1), embedded)
 
-    def project(self, features: Tensor) -> Tensor:
-        return self.output(features)
 
-
-class LuongDecoder(nn.Module):
+class LuongDecoder(Decoder):
     """Luong et al. 2015 global attention (sec. 3 and 3.1), stacked RNN.
 
     At target step t the RNN first advances, h_t = f(h_{t-1}, x_t), then the
@@ -159,9 +127,10 @@ class LuongDecoder(nn.Module):
     vocabulary projection reads (eq. 6).
 
     With ``input_feeding`` (sec. 3.3), x_t = [E y_{t-1}; h~_{t-1}] (h~_0 = 0),
-    so teacher forcing loops over steps.  Without it, x_t = E y_{t-1}:
-    ``forward_sequence`` runs the RNN over the whole target in one call and
-    the attention for all steps with batched matrix products.
+    so teacher forcing loops over steps.  Without it, x_t = E y_{t-1}
+    (``parallel_teacher_forcing``): ``forward_sequence`` runs the RNN over the
+    whole target in one call and the attention for all steps with batched
+    matrix products.
 
     The start state maps the encoder's final states per layer (tanh(W .) when
     the sizes differ, as :class:`Bridge`), as in Sutskever et al. 2014.
@@ -171,55 +140,23 @@ class LuongDecoder(nn.Module):
     Shapes: y_prev (B,), tgt_in (B, T), features (B, [T,] H), weights (B, S).
     """
 
-    parallel_teacher_forcing = True
-
-    def __init__(
-        self,
-        *,
-        vocab_size: int,
-        emb_dim: int,
-        hidden_dim: int,
-        num_layers: int,
-        cell: CellType,
-        dropout: float,
-        pad_idx: int,
-        enc_dim: int,
-        score: AttentionScore,
-        input_feeding: bool,
-        tie_embeddings: bool,
-    ) -> None:
-        super().__init__()
-        self.is_lstm = cell == CellType.lstm
+    def __init__(self, *, spec: DecoderSpec, score: AttentionScore, input_feeding: bool) -> None:
+        super().__init__(spec)
+        hidden, enc = spec.hidden_dim, spec.enc_dim
         self.input_feeding = input_feeding
-        self.embedding = nn.Embedding(vocab_size, emb_dim, padding_idx=pad_idx)
-        self.dropout = nn.Dropout(dropout)
-        self.rnn = make_rnn(
-            cell,
-            input_size=emb_dim + (hidden_dim if input_feeding else 0),
-            hidden_size=hidden_dim,
-            num_layers=num_layers,
-            dropout=dropout,
-        )
-        self.bridge_h = Bridge(enc_dim=enc_dim, dec_dim=hidden_dim)
-        self.bridge_c = Bridge(enc_dim=enc_dim, dec_dim=hidden_dim) if self.is_lstm else None
-        self.attention = build_attention(score, query_dim=hidden_dim, key_dim=enc_dim)
-        self.combine = nn.Linear(enc_dim + hidden_dim, hidden_dim, bias=False)  # W_c
-        self.output = nn.Linear(hidden_dim, vocab_size)  # W_s
-        if tie_embeddings:
-            self.output.weight = self.embedding.weight
-
-    @property
-    def sequential_teacher_forcing(self) -> bool:
-        return self.input_feeding
+        self.parallel_teacher_forcing = not input_feeding
+        self.rnn = self._make_rnn(spec.emb_dim + (hidden if input_feeding else 0))
+        self.bridge_h = Bridge(enc_dim=enc, dec_dim=hidden)
+        self.bridge_c = Bridge(enc_dim=enc, dec_dim=hidden) if self.is_lstm else None
+        self.attention = build_attention(score, query_dim=hidden, key_dim=enc)
+        self.combine = nn.Linear(enc + hidden, hidden, bias=False)  # W_c
+        self._add_output()  # W_s of eq. 6
 
     def init_state(self, enc: EncoderOutput) -> State:
-        hidden = self.bridge_h(enc.hidden).contiguous()
-        rnn_state: RNNState = hidden
-        if self.bridge_c is not None:
-            cell = enc.cell if enc.cell is not None else torch.zeros_like(enc.hidden)
-            rnn_state = (hidden, self.bridge_c(cell).contiguous())
+        rnn_state = bridged_start(enc, self.bridge_h, self.bridge_c)
         extra: State = ()
         if self.input_feeding:
+            hidden = rnn_state[0] if isinstance(rnn_state, tuple) else rnn_state
             extra += (hidden.new_zeros(1, hidden.size(1), hidden.size(2)),)
         if self.attention.has_keys:
             keys = self.attention.prepare(enc.outputs)
@@ -255,10 +192,10 @@ class LuongDecoder(nn.Module):
     def step(
         self, y_prev: Tensor, state: State, enc: EncoderOutput
     ) -> tuple[Tensor, State, Tensor | None]:
-        return self._step(self.dropout(self.embedding(y_prev)), state, enc)
+        return self._step(self.embed(y_prev), state, enc)
 
     def forward_sequence(self, tgt_in: Tensor, state: State, enc: EncoderOutput) -> Tensor:
-        embedded = self.dropout(self.embedding(tgt_in))  # (B, T, E)
+        embedded = self.embed(tgt_in)  # (B, T, E)
         if not self.input_feeding:
             rnn_state, extra = split_state(state, self.is_lstm)
             out, _ = self.rnn(embedded, rnn_state)
@@ -268,6 +205,3 @@ class LuongDecoder(nn.Module):
             step_features, state, _ = self._step(step_embedded, state, enc)
             features.append(step_features)
         return torch.stack(features, dim=1)
-
-    def project(self, features: Tensor) -> Tensor:
-        return self.output(features)

@@ -1,14 +1,15 @@
-"""Recurrent decoders.
+"""Recurrent decoders: the base every decoder shares, Sutskever's and Cho's.
 
-Every decoder offers the same four calls, so that :class:`Seq2Seq`, training
-and search never need to know which architecture they drive:
+Every decoder is a :class:`Decoder` and offers the same four calls, so that
+:class:`Seq2Seq`, training and search never need to know which architecture
+they drive:
 
 - ``init_state(enc)``: the state before the first target step;
 - ``step(y_prev, state, enc)``: one target step -> (features, state, attention);
-- ``forward_sequence(tgt_in, state, enc)``: all steps at once under teacher
-  forcing, available when ``parallel_teacher_forcing`` is true (one RNN call
-  where no step reads an earlier step's output; otherwise a fused loop that
-  still embeds and projects once);
+- ``forward_sequence(tgt_in, state, enc)``: every step under teacher forcing.
+  When ``parallel_teacher_forcing`` is true no step reads an earlier step's
+  features, so the RNN runs over the whole target in one call; otherwise it is
+  a fused loop that still embeds and projects once;
 - ``project(features)``: features -> vocabulary logits.
 
 ``features`` is whatever the output layer reads (for Sutskever, the top RNN
@@ -22,6 +23,9 @@ out with the batch at dim 1 too, so that reordering rows keeps them aligned.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
 import torch
 from torch import Tensor, nn
 
@@ -34,9 +38,13 @@ State = tuple[Tensor, ...]
 RNNState = Tensor | tuple[Tensor, Tensor]
 
 
-def reorder_state(state: State, index: Tensor) -> State:
-    """Pick batch rows ``index`` of every tensor in a state (beam search, sorting)."""
-    return tuple(t.index_select(1, index) for t in state)
+def select_state(state: State, rows: Tensor | slice) -> State:
+    """Batch rows ``rows`` of every tensor in a state, contiguous as the RNNs want:
+    an index (B',) (beam search reorders and copies rows) or a slice (training
+    keeps the first B' sentences)."""
+    if isinstance(rows, slice):
+        return tuple(t[:, rows].contiguous() for t in state)
+    return tuple(t.index_select(1, rows) for t in state)
 
 
 def split_state(state: State, is_lstm: bool) -> tuple[RNNState, State]:
@@ -58,12 +66,14 @@ def top_hidden(rnn_state: RNNState) -> Tensor:
     return hidden[-1]
 
 
-def layered_init(proj: nn.Linear, summary: Tensor, num_layers: int) -> Tensor:
+def layered_start(proj: nn.Linear, summary: Tensor, num_layers: int, is_lstm: bool) -> RNNState:
     """tanh(W summary) split into one start state per layer: (B, D) -> (L, B, H),
-    where ``proj`` maps D -> L*H (Cho et al. 2014 and Bahdanau et al. 2015 start
-    a one-layer decoder this way; each extra layer gets its own slice of W)."""
+    where ``proj`` maps D -> L*H (Cho et al. 2014, appendix A.2, and Bahdanau et
+    al. 2015, appendix A.2.2, start a one-layer decoder this way; each extra
+    layer gets its own slice of W).  An LSTM's memory cells start at zero."""
     batch = summary.size(0)
-    return torch.tanh(proj(summary)).view(batch, num_layers, -1).transpose(0, 1).contiguous()
+    hidden = torch.tanh(proj(summary)).view(batch, num_layers, -1).transpose(0, 1).contiguous()
+    return (hidden, torch.zeros_like(hidden)) if is_lstm else hidden
 
 
 class DeepOutput(nn.Module):
@@ -102,56 +112,125 @@ class Bridge(nn.Module):
         return state if self.proj is None else torch.tanh(self.proj(state))
 
 
-class RNNDecoder(nn.Module):
+def bridged_start(enc: EncoderOutput, bridge_h: Bridge, bridge_c: Bridge | None) -> RNNState:
+    """The encoder's final state of each layer, bridged: (L, B, K) -> (L, B, H),
+    and an LSTM's memory cells (``bridge_c``; zeros when the encoder has none),
+    as Sutskever et al. 2014 start the decoder."""
+    hidden = bridge_h(enc.hidden).contiguous()
+    if bridge_c is None:
+        return hidden
+    cell = enc.cell if enc.cell is not None else torch.zeros_like(enc.hidden)
+    return hidden, bridge_c(cell).contiguous()
+
+
+@dataclass(frozen=True)
+class DecoderSpec:
+    """The sizes and options every decoder is built from, whatever its arch."""
+
+    vocab_size: int  # V, the target vocabulary
+    emb_dim: int  # E
+    hidden_dim: int  # H: the RNN's size, and the features' size
+    num_layers: int  # L
+    cell: CellType
+    dropout: float  # on embeddings and features, and between RNN layers
+    pad_idx: int  # the target padding id (its embedding stays zero)
+    enc_dim: int  # K: the encoder's output size, D*H_enc
+    tie_embeddings: bool  # the output layer shares the embedding matrix (needs H == E)
+
+
+class Decoder(nn.Module, ABC):
+    """What every decoder shares: the target embedding E (V, E), the dropout,
+    the output layer W_o (H -> V) with its tying, and ``project``.
+
+    A subclass builds its own layers between those and calls ``_add_output()``
+    last: modules keep the order they were registered in, ``parameters()``
+    follows it (optimizer states in checkpoints and PyTorch's default
+    initialisation depend on that order), and it stays embedding first, output
+    last.  With ``tie_embeddings`` W_o is E's matrix (Press & Wolf 2017;
+    Inan et al. 2017).
+
+    ``parallel_teacher_forcing``: true when no step reads an earlier step's
+    features, so that under teacher forcing the RNN can run over all steps at
+    once; false (the safe default) makes training loop over steps and drop
+    the sentences whose target has ended.
+    """
+
+    parallel_teacher_forcing: bool = False
+
+    def __init__(self, spec: DecoderSpec) -> None:
+        super().__init__()
+        self.spec = spec
+        self.is_lstm = spec.cell == CellType.lstm
+        self.num_layers = spec.num_layers
+        self.embedding = nn.Embedding(spec.vocab_size, spec.emb_dim, padding_idx=spec.pad_idx)
+        self.dropout = nn.Dropout(spec.dropout)
+
+    def _make_rnn(self, input_size: int) -> nn.RNNBase:
+        """The decoder's RNN over inputs of ``input_size``: (B, T, I) -> (B, T, H)."""
+        spec = self.spec
+        return make_rnn(
+            spec.cell,
+            input_size=input_size,
+            hidden_size=spec.hidden_dim,
+            num_layers=spec.num_layers,
+            dropout=spec.dropout,
+        )
+
+    def _add_output(self) -> None:
+        """Register the output layer W_o: (..., H) -> (..., V), tied to E if asked."""
+        self.output = nn.Linear(self.spec.hidden_dim, self.spec.vocab_size)
+        if self.spec.tie_embeddings:
+            self.output.weight = self.embedding.weight
+
+    def embed(self, tokens: Tensor) -> Tensor:
+        """Ids (B, [T]) -> dropped-out embeddings E y (B, [T,] E)."""
+        return self.dropout(self.embedding(tokens))
+
+    def project(self, features: Tensor) -> Tensor:
+        """Features (..., H) -> vocabulary logits W_o t (..., V)."""
+        return self.output(features)
+
+    @abstractmethod
+    def init_state(self, enc: EncoderOutput) -> State:
+        """The state before the first target step."""
+
+    @abstractmethod
+    def step(
+        self, y_prev: Tensor, state: State, enc: EncoderOutput
+    ) -> tuple[Tensor, State, Tensor | None]:
+        """y_prev (B,) -> features (B, H), new state, attention weights (B, S) or None."""
+
+    @abstractmethod
+    def forward_sequence(self, tgt_in: Tensor, state: State, enc: EncoderOutput) -> Tensor:
+        """Teacher forcing over tgt_in (B, T) -> features (B, T, H), as ``step`` gives them."""
+
+
+class RNNDecoder(Decoder):
     """Sutskever et al. 2014 (sec. 2): an RNN language model over the target,
     conditioned on the source only through its initial state.
 
+    State: (h (L, B, H), [cell (L, B, H)]).
     Shapes: y_prev (B,), tgt_in (B, T), features (B, [T,] H), logits (B, [T,] V).
     """
 
     parallel_teacher_forcing = True
-    sequential_teacher_forcing = False
 
-    def __init__(
-        self,
-        *,
-        vocab_size: int,
-        emb_dim: int,
-        hidden_dim: int,
-        num_layers: int,
-        cell: CellType,
-        dropout: float,
-        pad_idx: int,
-        enc_dim: int,
-        tie_embeddings: bool,
-    ) -> None:
-        super().__init__()
-        self.is_lstm = cell == CellType.lstm
-        self.embedding = nn.Embedding(vocab_size, emb_dim, padding_idx=pad_idx)
-        self.dropout = nn.Dropout(dropout)
-        self.rnn = make_rnn(
-            cell, input_size=emb_dim, hidden_size=hidden_dim, num_layers=num_layers, dropout=dropout
+    def __init__(self, *, spec: DecoderSpec) -> None:
+        super().__init__(spec)
+        self.rnn = self._make_rnn(spec.emb_dim)
+        self.bridge_h = Bridge(enc_dim=spec.enc_dim, dec_dim=spec.hidden_dim)
+        self.bridge_c = (
+            Bridge(enc_dim=spec.enc_dim, dec_dim=spec.hidden_dim) if self.is_lstm else None
         )
-        self.bridge_h = Bridge(enc_dim=enc_dim, dec_dim=hidden_dim)
-        self.bridge_c = Bridge(enc_dim=enc_dim, dec_dim=hidden_dim) if self.is_lstm else None
-        self.output = nn.Linear(hidden_dim, vocab_size)
-        if tie_embeddings:
-            self.output.weight = self.embedding.weight
+        self._add_output()
 
     def init_state(self, enc: EncoderOutput) -> State:
-        hidden = self.bridge_h(enc.hidden).contiguous()
-        if not self.is_lstm:
-            return (hidden,)
-        assert self.bridge_c is not None
-        cell = enc.cell if enc.cell is not None else torch.zeros_like(enc.hidden)
-        return (hidden, self.bridge_c(cell).contiguous())
+        return join_state(bridged_start(enc, self.bridge_h, self.bridge_c))
 
     def _run(self, tokens: Tensor, state: State) -> tuple[Tensor, State]:
-        embedded = self.dropout(self.embedding(tokens))
-        rnn_state = state if self.is_lstm else state[0]
-        out, new_state = self.rnn(embedded, rnn_state)
-        new = new_state if isinstance(new_state, tuple) else (new_state,)
-        return self.dropout(out), new
+        """tokens (B, T) -> features (B, T, H) and the state after step T."""
+        out, new_state = self.rnn(self.embed(tokens), split_state(state, self.is_lstm)[0])
+        return self.dropout(out), join_state(new_state)
 
     def step(
         self, y_prev: Tensor, state: State, enc: EncoderOutput
@@ -160,14 +239,10 @@ class RNNDecoder(nn.Module):
         return out[:, 0], state, None
 
     def forward_sequence(self, tgt_in: Tensor, state: State, enc: EncoderOutput) -> Tensor:
-        out, _ = self._run(tgt_in, state)
-        return out
-
-    def project(self, features: Tensor) -> Tensor:
-        return self.output(features)
+        return self._run(tgt_in, state)[0]
 
 
-class ChoDecoder(nn.Module):
+class ChoDecoder(Decoder):
     """Cho et al. 2014 RNN Encoder-Decoder (sec. 2.2 and appendix A).
 
     The encoder's final top-layer state becomes one summary vector
@@ -189,60 +264,32 @@ class ChoDecoder(nn.Module):
     """
 
     parallel_teacher_forcing = True
-    sequential_teacher_forcing = False
 
-    def __init__(
-        self,
-        *,
-        vocab_size: int,
-        emb_dim: int,
-        hidden_dim: int,
-        num_layers: int,
-        cell: CellType,
-        dropout: float,
-        pad_idx: int,
-        enc_dim: int,
-        context: ChoContext,
-        maxout: bool,
-        tie_embeddings: bool,
-    ) -> None:
-        super().__init__()
-        self.is_lstm = cell == CellType.lstm
-        self.num_layers = num_layers
+    def __init__(self, *, spec: DecoderSpec, context: ChoContext, maxout: bool) -> None:
+        super().__init__(spec)
+        hidden, emb = spec.hidden_dim, spec.emb_dim
         self.context = context
-        self.embedding = nn.Embedding(vocab_size, emb_dim, padding_idx=pad_idx)
-        self.dropout = nn.Dropout(dropout)
-        self.summary = nn.Linear(enc_dim, hidden_dim)  # V
-        self.init_proj = nn.Linear(hidden_dim, num_layers * hidden_dim)  # V'
-        step_input = emb_dim + (0 if context == ChoContext.init else hidden_dim)
-        self.rnn = make_rnn(
-            cell,
-            input_size=step_input,
-            hidden_size=hidden_dim,
-            num_layers=num_layers,
-            dropout=dropout,
-        )
+        self.summary = nn.Linear(spec.enc_dim, hidden)  # V
+        self.init_proj = nn.Linear(hidden, spec.num_layers * hidden)  # V'
+        self.rnn = self._make_rnn(emb + (0 if context == ChoContext.init else hidden))
         self.readout = (
-            DeepOutput(input_dim=2 * hidden_dim + emb_dim, output_dim=hidden_dim, maxout=maxout)
+            DeepOutput(input_dim=2 * hidden + emb, output_dim=hidden, maxout=maxout)
             if context == ChoContext.step_output
             else None
         )
-        self.output = nn.Linear(hidden_dim, vocab_size)
-        if tie_embeddings:
-            self.output.weight = self.embedding.weight
+        self._add_output()
 
     def init_state(self, enc: EncoderOutput) -> State:
         """c = tanh(V h_N) from enc.hidden[-1] (B, D*H_enc); h'_0 = tanh(V' c)."""
         summary = torch.tanh(self.summary(enc.hidden[-1]))  # (B, H)
-        hidden = layered_init(self.init_proj, summary, self.num_layers)
-        rnn_state: RNNState = (hidden, torch.zeros_like(hidden)) if self.is_lstm else hidden
+        rnn_state = layered_start(self.init_proj, summary, self.num_layers, self.is_lstm)
         return join_state(rnn_state, (summary[None],))
 
     def _run(self, tokens: Tensor, state: State) -> tuple[Tensor, State]:
         """tokens (B, T) -> features (B, T, H) and the state after step T."""
         rnn_state, extra = split_state(state, self.is_lstm)
         summary = extra[0][0]  # (B, H)
-        embedded = self.dropout(self.embedding(tokens))
+        embedded = self.embed(tokens)
         repeated = summary[:, None, :].expand(-1, tokens.size(1), -1)
         inputs = (
             embedded if self.context == ChoContext.init else torch.cat([embedded, repeated], -1)
@@ -260,6 +307,3 @@ class ChoDecoder(nn.Module):
 
     def forward_sequence(self, tgt_in: Tensor, state: State, enc: EncoderOutput) -> Tensor:
         return self._run(tgt_in, state)[0]
-
-    def project(self, features: Tensor) -> Tensor:
-        return self.output(features)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
@@ -52,6 +53,30 @@ class EncoderOutput:
     mask: Tensor
     hidden: Tensor
     cell: Tensor | None
+
+    # Fields laid out like RNN states, batch at dim 1; the others have it at dim 0.
+    _BATCH_AT_DIM_1: ClassVar[frozenset[str]] = frozenset({"hidden", "cell"})
+
+    def select(self, rows: Tensor | slice) -> EncoderOutput:
+        """The same encoding for batch rows ``rows`` only, B -> B' rows.
+
+        ``rows`` is an index (B',) (repeats allowed: beam search copies each
+        sentence to its K rows and drops the finished ones) or a slice (training
+        keeps the first B' sentences, still inside their targets; views, no copy).
+        """
+        changes = {}
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if isinstance(value, Tensor):
+                dim = 1 if field.name in self._BATCH_AT_DIM_1 else 0
+                changes[field.name] = _take_rows(value, dim, rows)
+        return dataclasses.replace(self, **changes)
+
+
+def _take_rows(tensor: Tensor, dim: int, rows: Tensor | slice) -> Tensor:
+    if isinstance(rows, slice):
+        return tensor[(slice(None),) * dim + (rows,)]
+    return tensor.index_select(dim, rows)
 
 
 class RNNEncoder(nn.Module):

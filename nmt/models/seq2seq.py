@@ -2,34 +2,15 @@
 
 from __future__ import annotations
 
-import dataclasses
-from typing import Any, Protocol
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
 from nmt.config import InitKind
-from nmt.models.decoder import State, reorder_state
+from nmt.models.decoder import Decoder, State, select_state
 from nmt.models.encoder import EncoderOutput
-
-
-class Decoder(Protocol):
-    parallel_teacher_forcing: bool
-    # True when even teacher forcing loops over steps (a step reads the previous
-    # step's features: attention on s_{i-1}, input feeding); then forward_packed
-    # drives the loop itself and drops the rows whose target has ended.
-    sequential_teacher_forcing: bool
-
-    def init_state(self, enc: EncoderOutput) -> State: ...
-
-    def step(
-        self, y_prev: Tensor, state: State, enc: EncoderOutput
-    ) -> tuple[Tensor, State, Tensor | None]: ...
-
-    def forward_sequence(self, tgt_in: Tensor, state: State, enc: EncoderOutput) -> Tensor: ...
-
-    def project(self, features: Tensor) -> Tensor: ...
 
 
 class Seq2Seq(nn.Module):
@@ -42,9 +23,8 @@ class Seq2Seq(nn.Module):
     """
 
     encoder: Any  # an nn.Module: (src, src_lengths) -> EncoderOutput
-    decoder: Any  # an nn.Module following the Decoder protocol
 
-    def __init__(self, *, encoder: nn.Module, decoder: nn.Module, src_pad: int, tgt_pad: int):
+    def __init__(self, *, encoder: nn.Module, decoder: Decoder, src_pad: int, tgt_pad: int):
         super().__init__()
         self.encoder = encoder
         self.decoder = decoder
@@ -66,21 +46,16 @@ class Seq2Seq(nn.Module):
 
     @staticmethod
     def reorder_state(state: State, index: Tensor) -> State:
-        return reorder_state(state, index)
+        """Batch rows ``index`` (B',) of a state, in that order (repeats allowed)."""
+        return select_state(state, index)
 
     def forward(
         self, src: Tensor, src_lengths: Tensor, tgt_in: Tensor, teacher_forcing: float = 1.0
     ) -> Tensor:
         enc = self.encode(src, src_lengths)
         state = self.decoder.init_state(enc)
-        if teacher_forcing >= 1.0 and self.decoder.parallel_teacher_forcing:
-            return self.decoder.project(self.decoder.forward_sequence(tgt_in, state, enc))
         if teacher_forcing >= 1.0:
-            features = []
-            for t in range(tgt_in.size(1)):
-                out, state, _ = self.decoder.step(tgt_in[:, t], state, enc)
-                features.append(out)
-            return self.decoder.project(torch.stack(features, dim=1))
+            return self.decoder.project(self.decoder.forward_sequence(tgt_in, state, enc))
         return self._forward_sampled(tgt_in, state, enc, teacher_forcing)
 
     def forward_packed(
@@ -105,7 +80,7 @@ class Seq2Seq(nn.Module):
         src, src_lengths, tgt_in = (t.index_select(0, order) for t in (src, src_lengths, tgt_in))
         enc = self.encode(src, src_lengths)
         state = self.decoder.init_state(enc)
-        if teacher_forcing >= 1.0 and not self.decoder.sequential_teacher_forcing:
+        if teacher_forcing >= 1.0 and self.decoder.parallel_teacher_forcing:
             features = self.decoder.forward_sequence(tgt_in, state, enc)
             packed = pack_padded_sequence(features, host_lengths, batch_first=True).data
             return self.decoder.project(packed), index
@@ -121,9 +96,8 @@ class Seq2Seq(nn.Module):
         y = tgt_in[:, 0]
         outputs = []
         for t, rows in enumerate(sizes):
-            if rows < y.size(0):
-                state, enc = _keep_rows(state, enc, rows)
-                y = y[:rows]
+            if rows < y.size(0):  # the longest ``rows`` sentences go on; views, no copies
+                state, enc, y = select_state(state, slice(rows)), enc.select(slice(rows)), y[:rows]
             out, state, _ = self.decoder.step(y, state, enc)
             if use_gold is not None:
                 out = self.decoder.project(out)
@@ -149,19 +123,6 @@ class Seq2Seq(nn.Module):
             if t + 1 < tgt_in.size(1):
                 y = torch.where(use_gold[:, t + 1], tgt_in[:, t + 1], step_logits.argmax(-1))
         return torch.stack(logits, dim=1)
-
-
-def _keep_rows(state: State, enc: EncoderOutput, rows: int) -> tuple[State, EncoderOutput]:
-    """The first ``rows`` sentences of a state (batch at dim 1) and of an encoding."""
-    state = tuple(t[:, :rows].contiguous() for t in state)
-    enc = dataclasses.replace(
-        enc,
-        outputs=enc.outputs[:rows],
-        mask=enc.mask[:rows],
-        hidden=enc.hidden[:, :rows],
-        cell=None if enc.cell is None else enc.cell[:, :rows],
-    )
-    return state, enc
 
 
 def init_parameters(model: nn.Module, kind: InitKind, init_range: float) -> None:

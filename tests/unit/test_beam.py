@@ -12,7 +12,7 @@ from torch import Tensor, nn
 
 from nmt.config import MODEL_CONFIGS, ConfigError, DecodingConfig, DecodingStrategy
 from nmt.data.batching import collate
-from nmt.decoding.hypothesis import Hypothesis, length_penalty, select_encoder_rows
+from nmt.decoding.hypothesis import Hypothesis, length_penalty
 from nmt.decoding.search import search
 from nmt.evaluation import TextPipeline, translate_texts
 from nmt.models.decoder import State
@@ -237,7 +237,7 @@ def test_attention_shapes(tiny_pipeline: TextPipeline, tiny_examples) -> None:
                     assert torch.allclose(h.attention.sum(-1), torch.ones(len(h.ids)), atol=1e-5)
 
 
-def test_select_encoder_rows() -> None:
+def test_encoder_output_select() -> None:
     batch, length, layers = 3, 4, 2
     enc = EncoderOutput(
         outputs=torch.arange(batch * length * 5.0).view(batch, length, 5),
@@ -246,13 +246,19 @@ def test_select_encoder_rows() -> None:
         cell=None,
     )
     index = torch.tensor([2, 2, 0])
-    picked = select_encoder_rows(enc, index)
+    picked = enc.select(index)
     assert torch.equal(picked.outputs, enc.outputs[index])
     assert torch.equal(picked.mask, enc.mask[index])
     assert torch.equal(picked.hidden, enc.hidden[:, index])
     assert picked.cell is None
-    with_cell = select_encoder_rows(dataclasses.replace(enc, cell=enc.hidden + 1), index)
+    with_cell = dataclasses.replace(enc, cell=enc.hidden + 1).select(index)
     assert with_cell.cell is not None and torch.equal(with_cell.cell, enc.hidden[:, index] + 1)
+    full = dataclasses.replace(enc, cell=enc.hidden + 1)
+    first_two = full.select(slice(2))  # training keeps the first rows so
+    for got, want in zip(
+        dataclasses.astuple(first_two), dataclasses.astuple(full.select(torch.tensor([0, 1])))
+    ):
+        assert torch.equal(got, want)
 
 
 def test_hypothesis_and_length_penalty() -> None:

@@ -203,8 +203,6 @@ def test_padding_changes_nothing(variant: tuple[str, dict[str, Any]]) -> None:
 def test_forward_sequence_equals_step_loop(variant: tuple[str, dict[str, Any]]) -> None:
     arch, extra = variant
     model = tiny_model(arch, CellType.gru, **extra).eval()
-    if not model.decoder.parallel_teacher_forcing:
-        pytest.skip(f"{arch} has no forward_sequence")
     src, src_lengths, tgt_in, _ = padded_batch()
     with torch.no_grad():
         steps, _ = step_loop(model, src, src_lengths, tgt_in)
@@ -253,6 +251,47 @@ def test_state_rows_can_be_reordered(variant: tuple[str, dict[str, Any]]) -> Non
     torch.testing.assert_close(moved_logits, logits[order], atol=1e-6, rtol=1e-6)
     if attn is not None and moved_attn is not None:
         torch.testing.assert_close(moved_attn, attn[order], atol=1e-6, rtol=1e-6)
+
+
+# Decoder parameter names in the order the code before the decoder base class
+# registered them (LSTM, one layer, bidirectional encoder, tied embeddings).
+# Checkpoints hold these names, and an optimizer's saved state follows this order.
+_RNN = ["rnn.weight_ih_l0", "rnn.weight_hh_l0", "rnn.bias_ih_l0", "rnn.bias_hh_l0"]
+_BRIDGES = [f"bridge_{x}.proj.{p}" for x in "hc" for p in ("weight", "bias")]
+_OUTPUT = ["output.weight", "output.bias"]
+DECODER_KEYS = {
+    "sutskever": ["embedding.weight", *_RNN, *_BRIDGES, *_OUTPUT],
+    "cho": [
+        "embedding.weight",
+        *["summary.weight", "summary.bias", "init_proj.weight", "init_proj.bias"],
+        *_RNN,
+        *["readout.linear.weight", "readout.linear.bias", *_OUTPUT],
+    ],
+    "bahdanau": [
+        "embedding.weight",
+        *["attention.query_proj.weight", "attention.key_proj.weight"],
+        *["attention.key_proj.bias", "attention.energy.weight"],
+        *["init_proj.weight", "init_proj.bias", *_RNN],
+        *["readout.linear.weight", "readout.linear.bias", *_OUTPUT],
+    ],
+    "luong": [
+        "embedding.weight",
+        *_RNN,
+        *_BRIDGES,
+        *["attention.query_proj.weight", "combine.weight", *_OUTPUT],
+    ],
+}
+
+
+@pytest.mark.parametrize("arch", registered_archs())
+def test_decoder_parameter_names_and_order_are_kept(arch: str) -> None:
+    options = {"num_layers": 1, "bidirectional": True, "tie_embeddings": True}
+    model = tiny_model(arch, CellType.lstm, **options, emb_dim=8, hidden_dim=8)
+    names = [k.removeprefix("decoder.") for k in model.state_dict() if k.startswith("decoder.")]
+    assert names == DECODER_KEYS[arch]
+    assert model.decoder.output.weight is model.decoder.embedding.weight
+    params = [n for n, _ in model.decoder.named_parameters()]  # a tied matrix counts once
+    assert params == [n for n in DECODER_KEYS[arch] if n != "output.weight"]
 
 
 # -- configs --------------------------------------------------------------------------
