@@ -4,6 +4,11 @@ A checkpoint is a plain dict of tensors and JSON-like data - model and
 optimizer state, the resolved config, vocabularies and tokenizer settings -
 so that ``torch.load(weights_only=True)`` can read it and ``evaluate`` /
 ``translate`` can rebuild everything from the file alone.
+
+A run dir keeps its checkpoints in ``RUN/checkpoints/``: ``last.pt`` (the
+latest save), ``best.pt`` (the best validation score) and step snapshots.
+:func:`resolve_checkpoint` turns a run dir, that folder or a file into the
+file to read.
 """
 
 from __future__ import annotations
@@ -21,6 +26,9 @@ import torch
 
 FORMAT = "nmt-checkpoint"
 VERSION = 1
+CHECKPOINTS = "checkpoints"  # the folder of a run dir that holds its checkpoints
+LAST = "last.pt"
+BEST = "best.pt"
 
 
 class CheckpointError(Exception):
@@ -87,16 +95,32 @@ def _unpickling_reason(exc: pickle.UnpicklingError) -> str:
     return _first_line(match.group(1) if match else text) or type(exc).__name__
 
 
-def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Load a checkpoint with ``weights_only=True``; one-line errors name the file."""
+def resolve_checkpoint(path: str | Path, name: str = BEST) -> Path:
+    """The checkpoint file ``path`` stands for: a file as given; for a run dir or
+    its checkpoints folder, ``checkpoints/<name>`` or ``<name>`` inside it
+    (``best.pt`` to evaluate or translate, ``last.pt`` to resume)."""
     path = Path(path)
     if path.is_dir():
-        for candidate in (path / "checkpoints" / "best.pt", path / "best.pt"):
+        for candidate in (path / CHECKPOINTS / name, path / name):
             if candidate.is_file():
-                path = candidate
-                break
+                return candidate
+        raise CheckpointError(f"no checkpoint in {path}: {CHECKPOINTS}/{name} and {name} not found")
     if not path.is_file():
-        raise CheckpointError(f"checkpoint not found: {path}")
+        raise CheckpointError(f"no checkpoint at {path}: not found")
+    return path
+
+
+def run_dir_of(checkpoint: str | Path) -> Path:
+    """The run dir a checkpoint file sits in (``RUN/checkpoints/x.pt`` -> ``RUN``)."""
+    parent = Path(checkpoint).resolve().parent
+    return parent.parent if parent.name == CHECKPOINTS else parent
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Load a checkpoint (a file, or a run dir's ``best.pt``, see
+    :func:`resolve_checkpoint`) with ``weights_only=True``; one-line errors name
+    the file."""
+    path = resolve_checkpoint(path)
     if not zipfile.is_zipfile(path):  # torch.save writes zip archives (since torch 1.6)
         raise CheckpointError(f"{path}: not a PyTorch checkpoint (not a zip archive)")
     try:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from nmt.checkpoint import CheckpointError, load_checkpoint
+from nmt.checkpoint import CheckpointError, load_checkpoint, resolve_checkpoint
 from nmt.config import ConfigError, TrainConfig, train_config_from_dict
 from nmt.evaluation import TextPipeline
 from nmt.models.registry import VocabSizes, build_model
@@ -33,7 +33,8 @@ def vocab_sizes(pipeline: TextPipeline) -> VocabSizes:
 
 def load_model(path: str | Path, device: torch.device) -> LoadedModel:
     """Model, tokenizers and vocabularies from a checkpoint file (or run dir)."""
-    data = load_checkpoint(path)
+    resolved = resolve_checkpoint(path)
+    data = load_checkpoint(resolved)
     try:
         train_cfg = train_config_from_dict(data["config"])
         pipeline = TextPipeline.from_state(data)
@@ -42,7 +43,4 @@ def load_model(path: str | Path, device: torch.device) -> LoadedModel:
     except (KeyError, ConfigError, RuntimeError) as exc:
         raise CheckpointError(f"{path}: checkpoint does not match this nmt ({exc})") from None
     model.to(device).eval()
-    resolved = Path(path)
-    if resolved.is_dir():
-        resolved = resolved / "checkpoints" / "best.pt"
     return LoadedModel(model=model, pipeline=pipeline, train_config=train_cfg, path=resolved)

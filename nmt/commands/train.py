@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from nmt.checkpoint import load_checkpoint
+from nmt.checkpoint import LAST, load_checkpoint, resolve_checkpoint
 from nmt.commands.common import load_model, vocab_sizes
 from nmt.config import DataSource, TrainConfig, to_plain
 from nmt.data.batching import BucketBatchSampler, EpochBatches
@@ -28,7 +28,6 @@ from nmt.models.seq2seq import Seq2Seq
 from nmt.training.distributed import Distributed
 from nmt.training.distributed import setup as setup_distributed
 from nmt.training.optim import build_optimizer, build_scheduler, total_training_steps
-from nmt.training.state import resolve_resume_path
 from nmt.training.trainer import Trainer
 from nmt.utils import seed_everything
 
@@ -158,7 +157,7 @@ def _train(cfg: TrainConfig, out_dir: Path, dist: Distributed) -> dict[str, Any]
     device = dist.device
     resume_path = resume_data = None
     if cfg.trainer.resume_from:
-        resume_path = resolve_resume_path(cfg.trainer.resume_from)
+        resume_path = resolve_checkpoint(cfg.trainer.resume_from, LAST)
         resume_data = load_checkpoint(resume_path)
     pipeline, examples = prepare_training_data(
         cfg, None if resume_data is None else TextPipeline.from_state(resume_data)

@@ -7,9 +7,10 @@ validates through a callback, and keeps ``checkpoints/last.pt``,
 ``checkpoints/best.pt`` and the newest ``trainer.keep_last`` step snapshots.
 
 A checkpoint holds everything a run needs to go on exactly where it stopped,
-mid-epoch included (see :mod:`nmt.training.state`).  Loss values stay on the
-device between log steps: the host reads them (and checks that they are
-finite) at log steps, before every save and at the end of an epoch.
+mid-epoch included; the trainer's :class:`Checkpointer` writes and reads it
+(see :mod:`nmt.training.checkpointing`).  Loss values stay on the device
+between log steps: the host reads them (and checks that they are finite) at
+log steps, before every save and at the end of an epoch.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from nmt.config import BestMetric, Precision, TrainerConfig
 from nmt.data.batching import Batch
 from nmt.metrics import perplexity
 from nmt.models.seq2seq import Seq2Seq
-from nmt.training.checkpointing import CheckpointMixin
+from nmt.training.checkpointing import Checkpointer, TrainingParts
 from nmt.training.distributed import Distributed, wrap_model
 from nmt.training.errors import TrainingError, TrainingInterrupted
 from nmt.training.logger import MetricsLog
@@ -37,12 +38,8 @@ from nmt.training.optim import PerStepLR, Scheduler
 from nmt.training.precision import autocast, build_grad_scaler, cpu_fp16_supported
 from nmt.training.schedules import teacher_forcing_at
 from nmt.training.signals import StopRequest
-from nmt.training.sources import BatchSource, as_batch_source
-from nmt.training.state import (
-    CheckpointFiles,
-    Sums,
-    TrainState,
-)
+from nmt.training.sources import BatchSource
+from nmt.training.state import Sums, TrainState
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +48,7 @@ Validator = Callable[[Seq2Seq], dict[str, float]]
 __all__ = ["BatchSource", "Trainer", "TrainingError", "TrainingInterrupted", "TrainState"]
 
 
-class Trainer(CheckpointMixin):
+class Trainer:
     def __init__(
         self,
         model: Seq2Seq,
@@ -76,15 +73,20 @@ class Trainer(CheckpointMixin):
         self.cfg = cfg
         self.device = device
         self.out_dir = Path(out_dir)
-        self.ckpt_dir = self.out_dir / "checkpoints"
         self.validate = validate
-        self.checkpoint_data = checkpoint_data
         self.dist = dist or Distributed(device=device)
         self.net = wrap_model(model, self.dist, compile=cfg.compile)
         self.scaler = build_grad_scaler(cfg.precision, device)
-        self.files = CheckpointFiles(self.ckpt_dir, cfg.keep_last)
         self.log = MetricsLog(self.out_dir, enabled=self.dist.is_main, tensorboard=cfg.tensorboard)
-        self.metrics_path = self.log.path
+        self.checkpointer = Checkpointer(
+            TrainingParts(model, optimizer, scheduler, self.scaler),
+            self.out_dir,
+            keep_last=cfg.keep_last,
+            dist=self.dist,
+            device=device,
+            metrics=self.log,
+            extra=checkpoint_data,
+        )
         self.state = TrainState(world_size=self.dist.world_size)
         self._pending = torch.zeros(2, dtype=torch.float64, device=device)  # nll, loss
         self._pending_tokens = 0
@@ -133,13 +135,8 @@ class Trainer(CheckpointMixin):
         return nll_sum.detach(), loss_sum.detach()
 
     # -- the loop -------------------------------------------------------------------
-    def fit(self, source: Any, steps_per_epoch: int | None = None) -> TrainState:
-        """Train until ``max_epochs``, ``max_steps``, ``max_minutes`` or early stopping.
-
-        ``source`` is a :class:`BatchSource`, or a callable ``epoch -> batches``
-        together with ``steps_per_epoch``.
-        """
-        batches = as_batch_source(source, steps_per_epoch)
+    def fit(self, batches: BatchSource) -> TrainState:
+        """Train until ``max_epochs``, ``max_steps``, ``max_minutes`` or early stopping."""
         self._start = time.perf_counter() - self.state.elapsed_s
         self._stop = StopRequest()
         try:
@@ -235,7 +232,7 @@ class Trainer(CheckpointMixin):
             raise TrainingError(
                 f"step {self.state.step} (epoch {epoch}): the training loss is not finite "
                 f"({nll / max(tokens_done, 1)}); stopped without saving "
-                f"(the last good checkpoint, if any, is {self.files.last})"
+                f"(the last good checkpoint, if any, is {self.checkpointer.files.last})"
             )
         now = time.perf_counter()
         for sums in (self.state.epoch_sums, self.state.window_sums):
@@ -324,6 +321,18 @@ class Trainer(CheckpointMixin):
             self.scheduler.step()
 
     # -- checkpoints ------------------------------------------------------------------
+    def save(self, *, best: bool = False, snapshot: bool = False) -> None:
+        """Write ``last.pt`` (and ``best.pt`` / a step snapshot); every process
+        calls it, the main process writes."""
+        self.state.elapsed_s = time.perf_counter() - self._start
+        self.checkpointer.save(self.state, self._last_val, best=best, snapshot=snapshot)
+
+    def resume(self, path: str | Path, data: dict[str, Any] | None = None) -> None:
+        """Continue from a checkpoint (or a run dir's ``checkpoints/last.pt``) at the
+        step it was written: same batch position, generators and running sums.
+        ``data`` is the checkpoint when the caller has loaded it already."""
+        self.state, self._last_val = self.checkpointer.resume(path, data)
+
     def _score(self, val: dict[str, float]) -> float:
         """Higher is better."""
         if self.cfg.best_metric == BestMetric.bleu and "val_bleu" in val:
@@ -345,6 +354,6 @@ class Trainer(CheckpointMixin):
         name, signum = self._stop.name, self._stop.signum or 15
         raise TrainingInterrupted(
             f"stopped by {name} at step {self.state.step} (epoch {epoch}); saved "
-            f"{self.files.last}; continue with trainer.resume_from={self.out_dir}",
+            f"{self.checkpointer.files.last}; continue with trainer.resume_from={self.out_dir}",
             signum,
         )

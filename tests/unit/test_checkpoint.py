@@ -9,7 +9,15 @@ from pathlib import Path
 import pytest
 import torch
 
-from nmt.checkpoint import FORMAT, VERSION, CheckpointError, load_checkpoint, save_checkpoint
+from nmt.checkpoint import (
+    FORMAT,
+    LAST,
+    VERSION,
+    CheckpointError,
+    load_checkpoint,
+    resolve_checkpoint,
+    save_checkpoint,
+)
 
 
 class NotPlainData:
@@ -209,3 +217,21 @@ def test_run_dir_resolves_to_best(tmp_path: Path) -> None:
     assert torch.equal(data["model"]["w"], payload(2.0)["model"]["w"])
     with pytest.raises(CheckpointError, match="not found"):
         load_checkpoint(tmp_path)  # a folder without checkpoints
+
+
+def test_resolve_checkpoint_finds_the_file_a_folder_stands_for(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    best = save_checkpoint(payload(2.0), run / "checkpoints" / "best.pt")
+    last = save_checkpoint(payload(3.0), run / "checkpoints" / "last.pt")
+    assert resolve_checkpoint(run) == best  # evaluate / translate: the best one
+    assert resolve_checkpoint(run / "checkpoints") == best
+    assert resolve_checkpoint(run, LAST) == last  # resume: the latest one
+    assert resolve_checkpoint(last) == last  # a file is taken as given
+    flat = save_checkpoint(payload(4.0), tmp_path / "flat" / "last.pt")
+    assert resolve_checkpoint(tmp_path / "flat", LAST) == flat
+    with pytest.raises(CheckpointError, match="not found") as err:
+        resolve_checkpoint(tmp_path / "flat")  # a folder with last.pt but no best.pt
+    assert "best.pt" in assert_one_line(err, tmp_path / "flat")
+    with pytest.raises(CheckpointError, match="not found") as err:
+        resolve_checkpoint(tmp_path / "nowhere", LAST)
+    assert_one_line(err, tmp_path / "nowhere")

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from same_batches import SameBatches
 from torch import nn
 
 from nmt.config import (
@@ -165,7 +166,7 @@ def test_trainer_steps_a_per_step_schedule_after_every_step(tmp_path: Path) -> N
         checkpoint_data={},
     )
     batch = collate([([3, 4], [3])], [0], pad_idx=0, bos_idx=1, eos_idx=2)
-    trainer.fit(lambda epoch: [batch] * 5, steps_per_epoch=5)
+    trainer.fit(SameBatches([batch] * 5))
     records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     train = [r for r in records if r["type"] == "train"]
     # a record at step s shows the lr the next step (index s) will use

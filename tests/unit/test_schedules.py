@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from same_batches import SameBatches
 from torch import nn
 
 from nmt.config import ConfigError, DeviceChoice, TeacherForcingSchedule, TrainerConfig
@@ -114,7 +115,7 @@ def test_trainer_uses_the_ratio_of_each_step_and_logs_the_last(tmp_path: Path) -
         checkpoint_data={},
     )
     batch = collate([([3, 4], [3])], [0], pad_idx=0, bos_idx=1, eos_idx=2)
-    trainer.fit(lambda epoch: [batch] * 5, steps_per_epoch=5)
+    trainer.fit(SameBatches([batch] * 5))
     expected = [teacher_forcing_at(cfg, i) for i in range(10)]
     assert model.ratios == pytest.approx(expected)
     assert model.ratios[-1] == pytest.approx(0.2)

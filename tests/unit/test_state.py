@@ -1,4 +1,5 @@
-"""Tests for nmt.training.state: what checkpoints hold and which files are kept."""
+"""Tests for nmt.training.state and nmt.training.checkpointing: what checkpoints
+hold and which files are kept."""
 
 from __future__ import annotations
 
@@ -10,19 +11,27 @@ import numpy as np
 import pytest
 import torch
 
-from nmt.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from nmt.checkpoint import (
+    LAST,
+    CheckpointError,
+    load_checkpoint,
+    resolve_checkpoint,
+    run_dir_of,
+    save_checkpoint,
+)
 from nmt.config import BestMetric, DeviceChoice, TrainerConfig
 from nmt.data.batching import BucketBatchSampler, EpochBatches
 from nmt.evaluation import TextPipeline
-from nmt.training.state import (
+from nmt.training.checkpointing import (
+    Checkpointer,
     CheckpointFiles,
-    Sums,
-    TrainState,
+    TrainingParts,
     capture_rng,
-    resolve_resume_path,
     restore_rng,
-    run_dir_of,
 )
+from nmt.training.distributed import Distributed
+from nmt.training.logger import MetricsLog
+from nmt.training.state import Sums, TrainState
 from nmt.training.trainer import Trainer
 
 CPU = torch.device("cpu")
@@ -82,11 +91,11 @@ def test_keep_last_zero_writes_no_snapshots(tmp_path: Path) -> None:
 def test_resolve_resume_path(tmp_path: Path) -> None:
     run = tmp_path / "run"
     save_checkpoint({"a": 1}, run / "checkpoints" / "last.pt")
-    assert resolve_resume_path(run) == run / "checkpoints" / "last.pt"
-    assert resolve_resume_path(run / "checkpoints") == run / "checkpoints" / "last.pt"
+    assert resolve_checkpoint(run, LAST) == run / "checkpoints" / "last.pt"
+    assert resolve_checkpoint(run / "checkpoints", LAST) == run / "checkpoints" / "last.pt"
     assert run_dir_of(run / "checkpoints" / "last.pt") == run.resolve()
     with pytest.raises(CheckpointError, match="no checkpoint"):
-        resolve_resume_path(tmp_path / "elsewhere")
+        resolve_checkpoint(tmp_path / "elsewhere", LAST)
 
 
 def test_a_mid_epoch_checkpoint_holds_everything(
@@ -137,3 +146,53 @@ def test_a_mid_epoch_checkpoint_holds_everything(
     end = load_checkpoint(tmp_path / "checkpoints" / "last.pt")
     assert end["trainer_state"]["step"] == 5 and end["trainer_state"]["batch_in_epoch"] == 0
     assert TextPipeline.from_state(end).tgt_vocab.to_dict() == vocab.to_dict()
+
+
+def checkpointer(model: torch.nn.Module, run_dir: Path) -> Checkpointer:
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
+    return Checkpointer(
+        TrainingParts(model, optimizer, None, torch.amp.GradScaler("cpu", enabled=False)),
+        run_dir,
+        keep_last=0,
+        dist=Distributed(device=CPU),
+        device=CPU,
+        metrics=MetricsLog(run_dir),
+        extra={"config": {"name": "x"}},
+    )
+
+
+def test_checkpointer_writes_the_payload_keys_old_checkpoints_have(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    saver = checkpointer(torch.nn.Linear(3, 2), tmp_path / "run")
+    saver.parts.model(torch.ones(1, 3)).sum().backward()
+    saver.parts.optimizer.step()
+    state = TrainState(epoch=1, step=4, batch_in_epoch=2, best_score=-1.0, best_epoch=1)
+    saver.save(state, {"val_loss": 1.0}, best=True, snapshot=False)
+    data = load_checkpoint(tmp_path / "run")  # the run dir's best.pt
+    assert set(data) == {
+        "format",
+        "version",
+        "model",
+        "optimizer",
+        "scheduler",
+        "scaler",
+        "trainer_state",
+        "val_metrics",
+        "rng",
+        "rng_per_rank",
+        "config",
+    }
+    expected = draws()  # what the generators give right after the save
+
+    torch.manual_seed(5)
+    loader = checkpointer(torch.nn.Linear(3, 2), tmp_path / "run")
+    resumed, val = loader.resume(tmp_path / "run")  # the run dir's last.pt
+    assert (resumed.epoch, resumed.step, resumed.batch_in_epoch) == (1, 4, 2)
+    assert val == {"val_loss": 1.0} and draws() == expected
+    for key, value in saver.parts.model.state_dict().items():
+        assert torch.equal(loader.parts.model.state_dict()[key], value), key
+    saved_moments = saver.parts.optimizer.state_dict()["state"]
+    loaded_moments = loader.parts.optimizer.state_dict()["state"]
+    assert saved_moments.keys() == loaded_moments.keys() and saved_moments
+    for index, moments in saved_moments.items():
+        assert torch.equal(loaded_moments[index]["exp_avg"], moments["exp_avg"]), index

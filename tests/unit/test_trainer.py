@@ -8,7 +8,7 @@ import json
 import math
 import os
 import signal
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -22,10 +22,11 @@ from nmt.config import (
     OptimizerName,
     TrainerConfig,
 )
-from nmt.data.batching import Batch, BucketBatchSampler, collate, iterate_batches
+from nmt.data.batching import Batch, BucketBatchSampler, EpochBatches, collate
 from nmt.evaluation import TextPipeline, teacher_forced_nll
 from nmt.models.seq2seq import Seq2Seq
 from nmt.training.optim import build_optimizer
+from nmt.training.sources import BatchSource
 from nmt.training.trainer import Trainer, TrainingError, TrainingInterrupted
 
 CPU = torch.device("cpu")
@@ -49,20 +50,29 @@ def trainer_config(**overrides: object) -> TrainerConfig:
     return TrainerConfig(**options)  # type: ignore[arg-type]
 
 
-def batch_source(
-    examples: Examples, pipeline: TextPipeline, seed: int = 0
-) -> tuple[Callable[[int], Iterable[Batch]], int]:
-    """``epoch -> batches`` as `nmt train` builds it, and the steps per epoch."""
+def batch_source(examples: Examples, pipeline: TextPipeline, seed: int = 0) -> EpochBatches:
+    """The batches of each epoch as `nmt train` builds them (one process)."""
     sampler = BucketBatchSampler([len(s) for s, _ in examples], BATCH_SIZE, shuffle=True, seed=seed)
     vocab = pipeline.tgt_vocab
+    return EpochBatches(
+        examples, sampler, pad_idx=vocab.pad_idx, bos_idx=vocab.bos_idx, eos_idx=vocab.eos_idx
+    )
 
-    def epoch_batches(epoch: int) -> Iterator[Batch]:
-        sampler.set_epoch(epoch)
-        return iterate_batches(
-            examples, sampler, pad_idx=vocab.pad_idx, bos_idx=vocab.bos_idx, eos_idx=vocab.eos_idx
-        )
 
-    return epoch_batches, len(sampler)
+class Tapped:
+    """``source``, calling ``tap(epoch, position)`` before it hands out each batch."""
+
+    def __init__(self, source: BatchSource, tap: Callable[[int, int], None]) -> None:
+        self.source = source
+        self.tap = tap
+
+    def num_batches(self, epoch: int) -> int:
+        return self.source.num_batches(epoch)
+
+    def batches(self, epoch: int, start: int) -> Iterator[Batch]:
+        for position, batch in enumerate(self.source.batches(epoch, start), start):
+            self.tap(epoch, position)
+            yield batch
 
 
 def scripted_validator(values: list[float]) -> Callable[[Seq2Seq], dict[str, float]]:
@@ -141,8 +151,7 @@ def test_loss_decreases(
         return {"val_loss": nll / n, "val_ppl": math.exp(nll / n)}
 
     trainer = make_trainer(model, tmp_path, validate=validate, max_epochs=4)
-    batches, steps = batch_source(tiny_examples, tiny_pipeline)
-    trainer.fit(batches, steps)
+    trainer.fit(batch_source(tiny_examples, tiny_pipeline))
     after, _ = teacher_forced_nll(model, tiny_examples, tiny_pipeline, CPU)
     assert after / tokens < 0.8 * (before / tokens)
     epochs = [r for r in read_metrics(tmp_path / "metrics.jsonl") if r["type"] == "epoch"]
@@ -177,8 +186,9 @@ def test_checkpoints_and_metrics_written(
     trainer = make_trainer(
         make_tiny_model(), tmp_path, validate=scripted_validator([2.0, 3.0]), max_epochs=2
     )
-    batches, steps = batch_source(tiny_examples, tiny_pipeline)
-    state = trainer.fit(batches, steps)
+    batches = batch_source(tiny_examples, tiny_pipeline)
+    steps = batches.num_batches(1)
+    state = trainer.fit(batches)
     assert (state.epoch, state.step, state.best_epoch) == (2, 2 * steps, 1)
 
     ckpt = tmp_path / "checkpoints"
@@ -232,7 +242,7 @@ def test_best_by_bleu_prefers_higher(
         max_epochs=3,
         best_metric=BestMetric.bleu,
     )
-    state = trainer.fit(*batch_source(tiny_examples, tiny_pipeline))
+    state = trainer.fit(batch_source(tiny_examples, tiny_pipeline))
     assert state.best_epoch == 2
     best = load_checkpoint(tmp_path / "checkpoints" / "best.pt")
     assert best["val_metrics"]["val_bleu"] == 30.0
@@ -255,10 +265,10 @@ def test_clip_grad_norm_bounds_the_gradient(
 def test_max_steps_stops_mid_epoch(
     tmp_path: Path, make_tiny_model, tiny_pipeline: TextPipeline, tiny_examples: Examples
 ) -> None:
-    batches, steps = batch_source(tiny_examples, tiny_pipeline)
-    assert steps > 3
+    batches = batch_source(tiny_examples, tiny_pipeline)
+    assert batches.num_batches(1) > 3
     trainer = make_trainer(make_tiny_model(), tmp_path, max_epochs=5, max_steps=3)
-    state = trainer.fit(batches, steps)
+    state = trainer.fit(batches)
     assert state.step == 3
     assert state.epoch == 1  # the cut-short epoch is validated and saved, then it stops
     epochs = [r for r in read_metrics(tmp_path / "metrics.jsonl") if r["type"] == "epoch"]
@@ -279,7 +289,7 @@ def test_non_finite_loss_raises(
         model.decoder.output.bias[5] = float("nan")
     trainer = make_trainer(model, tmp_path, log_every_steps=log_every_steps)
     with pytest.raises(TrainingError, match="not finite|nan"):
-        trainer.fit(*batch_source(tiny_examples, tiny_pipeline))
+        trainer.fit(batch_source(tiny_examples, tiny_pipeline))
     assert not (tmp_path / "checkpoints" / "last.pt").exists()
     assert not (tmp_path / "checkpoints" / "best.pt").exists()
 
@@ -288,11 +298,11 @@ def test_resume_continues_and_matches_an_uninterrupted_run(
     tmp_path: Path, make_tiny_model, tiny_pipeline: TextPipeline, tiny_examples: Examples
 ) -> None:
     straight = make_trainer(make_tiny_model(), tmp_path / "straight", max_epochs=3)
-    straight.fit(*batch_source(tiny_examples, tiny_pipeline))
+    straight.fit(batch_source(tiny_examples, tiny_pipeline))
 
     first = make_trainer(make_tiny_model(), tmp_path / "run", max_epochs=2)
-    first.fit(*batch_source(tiny_examples, tiny_pipeline))
-    steps_per_epoch = batch_source(tiny_examples, tiny_pipeline)[1]
+    first.fit(batch_source(tiny_examples, tiny_pipeline))
+    steps_per_epoch = batch_source(tiny_examples, tiny_pipeline).num_batches(1)
 
     # a fresh process: a different initialisation, then resume from the run dir
     second = make_trainer(
@@ -302,7 +312,7 @@ def test_resume_continues_and_matches_an_uninterrupted_run(
     assert (second.state.epoch, second.state.step) == (2, 2 * steps_per_epoch)
     for key, value in first.model.state_dict().items():
         assert torch.equal(second.model.state_dict()[key], value), key
-    state = second.fit(*batch_source(tiny_examples, tiny_pipeline))
+    state = second.fit(batch_source(tiny_examples, tiny_pipeline))
     assert (state.epoch, state.step) == (3, 3 * steps_per_epoch)
 
     epochs = [r for r in read_metrics(tmp_path / "run" / "metrics.jsonl") if r["type"] == "epoch"]
@@ -318,11 +328,11 @@ def test_resume_from_a_checkpoint_file(
     tmp_path: Path, make_tiny_model, tiny_pipeline: TextPipeline, tiny_examples: Examples
 ) -> None:
     first = make_trainer(make_tiny_model(), tmp_path / "run", max_epochs=1)
-    first.fit(*batch_source(tiny_examples, tiny_pipeline))
+    first.fit(batch_source(tiny_examples, tiny_pipeline))
     again = make_trainer(make_tiny_model(seed=5), tmp_path / "run2", max_epochs=1)
     again.resume(tmp_path / "run" / "checkpoints" / "last.pt")
     assert again.state.epoch == 1
-    state = again.fit(*batch_source(tiny_examples, tiny_pipeline))
+    state = again.fit(batch_source(tiny_examples, tiny_pipeline))
     assert state.epoch == 1  # max_epochs already reached: nothing more to do
     assert not (tmp_path / "run2" / "checkpoints").exists()
 
@@ -334,18 +344,14 @@ class Crash(Exception):
     """Stands in for a process killed mid-epoch."""
 
 
-def crashing(
-    source: Callable[[int], Iterable[Batch]], epoch: int, after: int
-) -> Callable[[int], Iterator[Batch]]:
+def crashing(source: BatchSource, epoch: int, after: int) -> Tapped:
     """``source`` that dies after ``after`` batches of ``epoch``."""
 
-    def epoch_batches(e: int) -> Iterator[Batch]:
-        for i, batch in enumerate(source(e)):
-            if e == epoch and i == after:
-                raise Crash
-            yield batch
+    def tap(e: int, i: int) -> None:
+        if e == epoch and i == after:
+            raise Crash
 
-    return epoch_batches
+    return Tapped(source, tap)
 
 
 RNG_HEAVY = {"dropout": 0.3}  # dropout and teacher-forcing coins draw from torch's RNG
@@ -365,19 +371,19 @@ def test_resume_mid_epoch_matches_an_uninterrupted_run(
         "validate": validate,
     }
     straight = make_trainer(make_tiny_model(**RNG_HEAVY), tmp_path / "straight", **options)
-    straight.fit(*batch_source(tiny_examples, tiny_pipeline))
+    straight.fit(batch_source(tiny_examples, tiny_pipeline))
 
-    batches, steps = batch_source(tiny_examples, tiny_pipeline)
+    batches = batch_source(tiny_examples, tiny_pipeline)
     first = make_trainer(make_tiny_model(**RNG_HEAVY), tmp_path / "run", **options)
-    assert steps == 10  # saves at steps 3, 6, 9, (10), 12, 15, ...
+    assert batches.num_batches(1) == 10  # saves at steps 3, 6, 9, (10), 12, 15, ...
     with pytest.raises(Crash):  # dies after 7 batches of epoch 2 (step 17): saved at step 15
-        first.fit(crashing(batches, epoch=2, after=7), steps)
+        first.fit(crashing(batches, epoch=2, after=7))
     torch.manual_seed(777)  # the new process's generators start elsewhere
 
     again = make_trainer(make_tiny_model(seed=9, **RNG_HEAVY), tmp_path / "run", **options)
     again.resume(tmp_path / "run")
     assert (again.state.epoch, again.state.step, again.state.batch_in_epoch) == (1, 15, 5)
-    again.fit(*batch_source(tiny_examples, tiny_pipeline))
+    again.fit(batch_source(tiny_examples, tiny_pipeline))
     for key, value in straight.model.state_dict().items():
         assert torch.equal(again.model.state_dict()[key], value), key
 
@@ -393,18 +399,16 @@ def test_resume_mid_epoch_matches_an_uninterrupted_run(
 def test_sigterm_saves_at_the_current_step_and_stops(
     tmp_path: Path, make_tiny_model, tiny_pipeline: TextPipeline, tiny_examples: Examples
 ) -> None:
-    batches, steps = batch_source(tiny_examples, tiny_pipeline)
+    def tap(epoch: int, i: int) -> None:
+        if epoch == 1 and i == 4:  # arrives while the 4th step is done
+            os.kill(os.getpid(), signal.SIGTERM)
 
-    def signalled(epoch: int) -> Iterator[Batch]:
-        for i, batch in enumerate(batches(epoch)):
-            if epoch == 1 and i == 4:  # arrives while the 4th step is done
-                os.kill(os.getpid(), signal.SIGTERM)
-            yield batch
+    signalled = Tapped(batch_source(tiny_examples, tiny_pipeline), tap)
 
     trainer = make_trainer(make_tiny_model(), tmp_path, max_epochs=2, log_every_steps=100)
     handler = signal.getsignal(signal.SIGTERM)
     with pytest.raises(TrainingInterrupted) as info:
-        trainer.fit(signalled, steps)
+        trainer.fit(signalled)
     assert signal.getsignal(signal.SIGTERM) == handler  # the handler is put back
     assert info.value.exit_code == 128 + signal.SIGTERM
     message = str(info.value)
@@ -426,11 +430,11 @@ def test_early_stopping_after_patience_epochs_without_a_new_best(
         max_epochs=6,
         patience=2,
     )
-    state = trainer.fit(*batch_source(tiny_examples, tiny_pipeline))
+    state = trainer.fit(batch_source(tiny_examples, tiny_pipeline))
     assert (state.epoch, state.best_epoch) == (4, 2)
     again = make_trainer(make_tiny_model(), tmp_path, max_epochs=6, patience=2)
     again.resume(tmp_path)  # a resumed run remembers that it has stopped
-    assert again.fit(*batch_source(tiny_examples, tiny_pipeline)).epoch == 4
+    assert again.fit(batch_source(tiny_examples, tiny_pipeline)).epoch == 4
 
 
 @pytest.mark.parametrize("smoothing", [0.0, 0.2])
@@ -446,7 +450,7 @@ def test_label_smoothing_changes_the_training_loss_only(
     plain_nll, _ = teacher_forced_nll(model, tiny_examples[:8], tiny_pipeline, CPU)
     trainer = make_trainer(model, tmp_path, label_smoothing=smoothing, max_epochs=1)
     assert float(trainer.train_step(batch)) == pytest.approx(plain_nll, rel=1e-5)
-    trainer.fit(*batch_source(tiny_examples, tiny_pipeline))
+    trainer.fit(batch_source(tiny_examples, tiny_pipeline))
     records = read_metrics(tmp_path / "metrics.jsonl")
     for record in records:
         plain, smoothed = (
