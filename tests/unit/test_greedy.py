@@ -7,8 +7,8 @@ import torch
 
 from nmt.config import CellType
 from nmt.data.batching import collate
+from nmt.data.pipeline import TextPipeline
 from nmt.decoding.greedy import greedy_decode, max_output_lengths
-from nmt.evaluation import TextPipeline
 from nmt.models.seq2seq import Seq2Seq
 
 Examples = list[tuple[list[int], list[int]]]

@@ -13,7 +13,7 @@ import torch
 from nmt.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from nmt.config import BestMetric, DeviceChoice, TrainerConfig
 from nmt.data.batching import BucketBatchSampler, EpochBatches
-from nmt.evaluation import TextPipeline
+from nmt.data.pipeline import TextPipeline
 from nmt.training.state import (
     CheckpointFiles,
     Sums,
