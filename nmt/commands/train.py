@@ -34,6 +34,15 @@ from nmt.utils import seed_everything
 log = logging.getLogger(__name__)
 
 
+def training_data(
+    cfg: TrainConfig, resume_data: dict[str, Any] | None
+) -> tuple[TextPipeline, list[Example]]:
+    """The training split as id pairs, and the pipeline that encoded them: a
+    resumed run keeps the tokenizers and vocabularies of its checkpoint."""
+    resumed = None if resume_data is None else TextPipeline.from_state(resume_data)
+    return build_training_data(load_split(cfg.data, "train"), cfg, resumed)
+
+
 def count_parameters(model: torch.nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
@@ -113,11 +122,7 @@ def _train(cfg: TrainConfig, out_dir: Path, dist: Distributed) -> dict[str, Any]
     if cfg.trainer.resume_from:
         resume_path = resolve_resume_path(cfg.trainer.resume_from)
         resume_data = load_checkpoint(resume_path)
-    pipeline, examples = build_training_data(
-        load_split(cfg.data, "train"),
-        cfg,
-        None if resume_data is None else TextPipeline.from_state(resume_data),
-    )
+    pipeline, examples = training_data(cfg, resume_data)
     model = build_model(cfg.model, pipeline.vocab_sizes).to(device)
     if dist.rank > 0:  # the same initial weights, other dropout masks
         seed_everything(cfg.trainer.seed + dist.rank)
