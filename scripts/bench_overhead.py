@@ -27,10 +27,7 @@ import argparse
 import datetime as dt
 import json
 import os
-import platform
 import random
-import re
-import shlex
 import statistics
 import subprocess
 import sys
@@ -39,11 +36,12 @@ import time
 from pathlib import Path
 
 import torch
-from hydra import compose, initialize_config_module
+from _common import command_line, compose_train_config, machine, update_file_section
 
-from nmt.config import DeviceChoice, TrainConfig, register_configs, to_dataclass
+from nmt.config import DeviceChoice
 from nmt.data.batching import Batch, collate
 from nmt.models.registry import VocabSizes, build_model
+from nmt.training.logger import MetricsLog
 from nmt.training.optim import build_optimizer
 from nmt.training.trainer import Trainer
 
@@ -67,13 +65,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 # -- 1. checkpoint saves vs training steps ---------------------------------------------
-def default_config() -> TrainConfig:
-    register_configs()
-    with initialize_config_module("nmt.configs", version_base="1.3"):
-        cfg = compose("train", overrides=["trainer.device=cpu", "trainer.max_minutes=null"])
-    return to_dataclass(cfg, TrainConfig)
-
-
 def synthetic_batches(count: int, batch_size: int, rng: random.Random) -> list[Batch]:
     """Multi30k-like lengths (5 to 25 tokens) and random ids."""
     batches = []
@@ -90,7 +81,7 @@ def synthetic_batches(count: int, batch_size: int, rng: random.Random) -> list[B
 
 
 def measure_checkpointing(args: argparse.Namespace, out_dir: Path) -> dict[str, object]:
-    cfg = default_config()
+    cfg = compose_train_config(["trainer.device=cpu", "trainer.max_minutes=null"])
     cfg.trainer.device = DeviceChoice.cpu
     torch.manual_seed(0)
     sizes = VocabSizes(src=MULTI30K_VOCAB[0], tgt=MULTI30K_VOCAB[1], src_pad=PAD, tgt_pad=PAD)
@@ -182,8 +173,7 @@ def ddp_tokens_per_s(processes: int, data: list[str], run_dir: Path) -> float:
     proc = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         raise SystemExit(f"torchrun failed:\n{proc.stderr[-3000:]}")
-    lines = (run_dir / "metrics.jsonl").read_text(encoding="utf-8").splitlines()
-    epoch = [json.loads(x) for x in lines if json.loads(x)["type"] == "epoch"][-1]
+    epoch = MetricsLog(run_dir).epoch_records()[-1]
     return float(epoch["tokens_per_s"])
 
 
@@ -199,18 +189,6 @@ def measure_ddp(args: argparse.Namespace, tmp: Path) -> dict[int, list[float]]:
 
 
 # -- the docs section --------------------------------------------------------------------
-def machine() -> str:
-    model = ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{os.cpu_count()} CPU cores ({model or platform.machine()}), shared and noisy"
-
-
 def section(
     command: str, ckpt: dict[str, object], ddp: dict[int, list[float]] | None, save_every: int
 ) -> str:
@@ -220,8 +198,7 @@ def section(
         "## Overhead of checkpoints and of DDP on CPU (`scripts/bench_overhead.py`)",
         "",
         f"- command: `{command}`",
-        f"- machine: {machine()}; torch {torch.__version__}; "
-        f"{torch.get_num_threads()} torch thread(s); date: {date}",
+        f"- machine: {machine()}, shared and noisy; torch {torch.__version__}; date: {date}",
         "",
         f"Checkpoint of the default recipe's model ({ckpt['arch']}, {ckpt['params']:,} "
         f"parameters, Multi30k vocabulary sizes; file {ckpt['file_mb']:.0f} MB) against a "
@@ -258,17 +235,6 @@ def section(
     return "\n".join([*lines, END])
 
 
-def update_docs(path: Path, text: str) -> None:
-    old = path.read_text(encoding="utf-8") if path.exists() else "# Performance\n"
-    pattern = re.compile(re.escape(START) + r".*?" + re.escape(END), re.S)
-    match = pattern.search(old)
-    if match:
-        new = old[: match.start()] + text + old[match.end() :]
-    else:
-        new = old.rstrip("\n") + "\n\n" + text + "\n"
-    path.write_text(new, encoding="utf-8")
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     torch.set_num_threads(1)
@@ -276,13 +242,10 @@ def main(argv: list[str] | None = None) -> int:
         ckpt = measure_checkpointing(args, Path(tmp) / "ckpt")
         print(json.dumps(ckpt, indent=1), flush=True)
         ddp = None if args.skip_ddp else measure_ddp(args, Path(tmp))
-    command = "python scripts/bench_overhead.py " + shlex.join(
-        argv if argv is not None else sys.argv[1:]
-    )
-    text = section(command.strip(), ckpt, ddp, args.save_every)
+    text = section(command_line("bench_overhead.py", argv), ckpt, ddp, args.save_every)
     print(text)
     if not args.no_write:
-        update_docs(args.out, text)
+        update_file_section(args.out, START, END, text, "# Performance\n")
     return 0
 
 

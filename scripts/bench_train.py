@@ -24,12 +24,8 @@ import contextlib
 import ctypes
 import datetime as dt
 import gc
-import os
-import platform
 import random
-import re
 import resource
-import shlex
 import sys
 import tempfile
 import time
@@ -39,15 +35,23 @@ from functools import partial
 from pathlib import Path
 
 import torch
-from hydra import compose, initialize_config_module
+from hydra.errors import ConfigCompositionException
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from _common import (  # noqa: E402
+    command_line,
+    compose_train_config,
+    machine,
+    replace_section,
+    section_of,
+)
 from tutorial_reference import build_reference, tutorial_train_step  # noqa: E402
 
-from nmt.commands.train import prepare_training_data  # noqa: E402
-from nmt.config import TrainConfig, TrainerConfig, register_configs, to_dataclass  # noqa: E402
+from nmt.config import TrainConfig, TrainerConfig  # noqa: E402
 from nmt.data.batching import Batch, BucketBatchSampler, collate  # noqa: E402
+from nmt.data.corpus import load_split  # noqa: E402
+from nmt.data.pipeline import build_training_data  # noqa: E402
 from nmt.models.registry import VocabSizes, build_model  # noqa: E402
 from nmt.training.optim import build_optimizer  # noqa: E402
 from nmt.training.trainer import Trainer  # noqa: E402
@@ -115,7 +119,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def compose_config(args: argparse.Namespace) -> TrainConfig:
-    register_configs()
     overrides = [f"+experiment={args.recipe}", f"trainer.seed={args.seed}"]
     if args.max_examples is not None and not args.synthetic:
         overrides.append(f"data.max_train_examples={args.max_examples}")
@@ -133,13 +136,11 @@ def compose_config(args: argparse.Namespace) -> TrainConfig:
         if flag:
             overrides.append(f"trainer.{key}={value}")
     overrides += args.overrides
-    with initialize_config_module(config_module="nmt.configs", version_base="1.3"):
-        try:
-            cfg = compose(config_name="train", overrides=overrides)
-        except Exception:  # the experiment group may be a plain (not +) default
-            overrides[0] = overrides[0].lstrip("+")
-            cfg = compose(config_name="train", overrides=overrides)
-    return to_dataclass(cfg, TrainConfig)
+    try:
+        return compose_train_config(overrides)
+    except ConfigCompositionException:  # the experiment group may be a plain (not +) default
+        overrides[0] = overrides[0].lstrip("+")
+        return compose_train_config(overrides)
 
 
 def synthetic_examples(count: int, vocab: int, seed: int) -> list[tuple[list[int], list[int]]]:
@@ -161,14 +162,8 @@ def load_batches(
         sizes = VocabSizes(src=size, tgt=size, src_pad=PAD, tgt_pad=PAD)
         pad, bos, eos = PAD, BOS, EOS
     else:
-        pipeline, examples = prepare_training_data(cfg)
-        src_vocab, tgt_vocab = pipeline.src_vocab, pipeline.tgt_vocab
-        sizes = VocabSizes(
-            src=len(src_vocab),
-            tgt=len(tgt_vocab),
-            src_pad=src_vocab.pad_idx,
-            tgt_pad=tgt_vocab.pad_idx,
-        )
+        pipeline, examples = build_training_data(load_split(cfg.data, "train"), cfg)
+        sizes, tgt_vocab = pipeline.vocab_sizes, pipeline.tgt_vocab
         pad, bos, eos = tgt_vocab.pad_idx, tgt_vocab.bos_idx, tgt_vocab.eos_idx
     sampler = BucketBatchSampler(
         [len(s) for s, _ in examples], cfg.trainer.batch_size, shuffle=True, seed=args.seed
@@ -311,13 +306,6 @@ def run_benchmark(
 
 
 # -- the docs table ---------------------------------------------------------------------
-def machine(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    cores = os.cpu_count() or 0
-    return f"{cores} CPU cores ({platform.machine()}), torch threads: {torch.get_num_threads()}"
-
-
 def row_key(cells: list[str]) -> tuple[str, str, str]:
     return cells[0], cells[1], cells[2]
 
@@ -325,11 +313,10 @@ def row_key(cells: list[str]) -> tuple[str, str, str]:
 def update_docs(path: Path, row: list[str]) -> None:
     """Replace (or add) this row, keyed by recipe/device/ratio, in our own section."""
     text = path.read_text(encoding="utf-8") if path.exists() else "# Performance\n"
-    pattern = re.compile(re.escape(SECTION_START) + r".*?" + re.escape(SECTION_END), re.S)
+    old = section_of(text, SECTION_START, SECTION_END)
     rows: list[list[str]] = []
-    match = pattern.search(text)
-    if match:
-        for line in match.group(0).splitlines():
+    if old:
+        for line in old.splitlines():
             cells = [c.strip() for c in line.strip().strip("|").split("|")]
             if line.startswith("| ") and len(cells) == len(COLUMNS) and cells[0] != "recipe":
                 rows.append(cells)
@@ -341,12 +328,8 @@ def update_docs(path: Path, row: list[str]) -> None:
         *("| " + " | ".join(r) + " |" for r in rows),
     ]
     section = "\n".join([SECTION_START, HEADING, "", INTRO, *table, SECTION_END])
-    if match:
-        text = text[: match.start()] + section + text[match.end() :]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
+    path.write_text(replace_section(text, SECTION_START, SECTION_END, section), encoding="utf-8")
 
 
 def run_label(args: argparse.Namespace) -> str:
@@ -379,9 +362,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{side.name}: {side.tokens_per_s:.1f} tokens/s, peak memory {side.peak_mb:.1f} MB")
     speedup = ours.tokens_per_s / ref.tokens_per_s
     if not args.no_write:
-        command = "python scripts/bench_train.py " + shlex.join(
-            argv if argv is not None else sys.argv[1:]
-        )
+        command = command_line("bench_train.py", argv)
         row = [
             run_label(args),
             device.type,

@@ -18,10 +18,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import os
-import platform
 import re
-import shlex
 import sys
 import time
 from collections.abc import Callable
@@ -31,15 +28,19 @@ from pathlib import Path
 import torch
 from omegaconf import OmegaConf
 
-import nmt
-from nmt.checkpoint import load_checkpoint
-from nmt.commands.common import LoadedModel, load_model
-from nmt.config import DecodingConfig, to_dataclass
-from nmt.data.corpus import ParallelText, load_split, read_parallel
-from nmt.decoding.greedy import output_limits
-from nmt.evaluation import translate_ids
-from nmt.metrics import score_translations
-from nmt.utils import pick_device
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import command_line, machine  # noqa: E402
+
+import nmt  # noqa: E402
+from nmt.checkpoint import load_checkpoint  # noqa: E402
+from nmt.commands.common import LoadedModel, load_model  # noqa: E402
+from nmt.config import DecodingConfig, to_dataclass  # noqa: E402
+from nmt.data.corpus import ParallelText, load_split, read_parallel  # noqa: E402
+from nmt.decoding.greedy import output_limits  # noqa: E402
+from nmt.metrics import score_translations  # noqa: E402
+from nmt.translation import translate_ids  # noqa: E402
+from nmt.utils import pick_device  # noqa: E402
 
 SECTION_START = "<!-- bench_translate:start -->"
 SECTION_END = "<!-- bench_translate:end -->"
@@ -137,14 +138,6 @@ def timed(fn: Callable[[], list[list[int]]], device: torch.device) -> tuple[list
     return result, time.perf_counter() - start
 
 
-def machine(device: torch.device) -> str:
-    cpu = platform.processor() or platform.machine()
-    text = f"{os.cpu_count()} CPU cores ({cpu}), torch threads: {torch.get_num_threads()}"
-    if device.type == "cuda":
-        text = f"GPU {torch.cuda.get_device_name(device)}; " + text
-    return text
-
-
 def run(args: argparse.Namespace) -> list[Measure]:
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -221,7 +214,7 @@ def report(
     rows = table(figures)
     print("\n".join(rows))
     key = f"{loaded.path.resolve()} | {data.src_path} | {device} | {args.limit}"
-    command = " ".join(["python scripts/bench_translate.py", *map(shlex.quote, sys.argv[1:])])
+    command = command_line("bench_translate.py")
     entry = [
         f"### {loaded.path.name} ({loaded.train_config.model.arch}) on {device}",
         "",

@@ -13,37 +13,22 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
-import platform
 import re
 from pathlib import Path
-from typing import Any
 
 import torch
 import yaml
+from _common import machine
+
+from nmt.training.logger import MetricsLog
 
 MARK = "<!-- run: {} -->"
-
-
-def machine() -> str:
-    if torch.cuda.is_available():
-        return f"GPU {torch.cuda.get_device_name(0)}, torch {torch.__version__}"
-    cpu = platform.processor() or platform.machine()
-    return f"CPU ({os.cpu_count()} cores, {cpu}), torch {torch.__version__}"
 
 
 def command_of(run: Path) -> str:
     overrides_file = run / ".hydra" / "overrides.yaml"
     overrides = yaml.safe_load(overrides_file.read_text()) if overrides_file.is_file() else []
     return " ".join(["nmt train", *overrides])
-
-
-def epoch_rows(run: Path) -> list[dict[str, Any]]:
-    path = run / "metrics.jsonl"
-    if not path.is_file():
-        return []
-    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    return [r for r in rows if r.get("type") == "epoch"]
 
 
 def section(run: Path) -> str:
@@ -54,7 +39,8 @@ def section(run: Path) -> str:
         f"### {run.name}",
         "",
         f"- command: `{command_of(run)}`",
-        f"- date: {finished:%Y-%m-%d %H:%M}; machine: {machine()}; device: {summary['device']}",
+        f"- date: {finished:%Y-%m-%d %H:%M}; machine: {machine(summary['device'])}, "
+        f"torch {torch.__version__}; device: {summary['device']}",
         f"- model: {summary['arch']}, {summary['params']:,} parameters; "
         f"{summary['epochs']} epochs, {summary['steps']} steps, "
         f"training time {summary['train_time_s']:.0f} s; best epoch {summary['best_epoch']}",
@@ -62,7 +48,7 @@ def section(run: Path) -> str:
         "| epoch | train ppl | val ppl | val BLEU | tokens/s | time (s) |",
         "|---|---|---|---|---|---|",
     ]
-    for r in epoch_rows(run):
+    for r in MetricsLog(run).epoch_records():
         lines.append(
             f"| {r['epoch']} | {r['train_ppl']:.2f} | {r['val_ppl']:.2f} | "
             f"{r.get('val_bleu', float('nan')):.2f} | {r['tokens_per_s']:.0f} | "

@@ -17,16 +17,21 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
-import platform
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
-import torch
+from _common import (
+    ROOT,
+    decoding_overrides,
+    machine,
+    nmt_command,
+    replace_section,
+    section_of,
+)
 
-ROOT = Path(__file__).resolve().parents[1]
+from nmt.training.logger import MetricsLog
+
 DEFAULT_RECIPES = [
     "default",
     "sutskever_seed",
@@ -39,11 +44,6 @@ DEFAULT_RECIPES = [
     "luong_best",
 ]
 TEST_SPLITS = ["test_2016_flickr", "test_2017_flickr", "test_2017_mscoco", "test_2018_flickr"]
-
-
-def nmt_command() -> list[str]:
-    exe = Path(sys.executable).with_name("nmt")
-    return [str(exe)] if exe.exists() else [sys.executable, "-m", "nmt"]
 
 
 def train_overrides(recipe: str, direction: str, extra: list[str]) -> list[str]:
@@ -74,17 +74,6 @@ def recipe_decoding(run_dir: Path) -> list[str]:
     return decoding_overrides(decoding["beam_size"], decoding["length_penalty"])
 
 
-def decoding_overrides(beam_size: int, length_penalty: float) -> list[str]:
-    """`nmt evaluate` overrides for greedy (beam size 1) or beam search."""
-    if beam_size == 1:
-        return ["decoding=greedy"]
-    return [
-        "decoding=beam",
-        f"decoding.beam_size={beam_size}",
-        f"decoding.length_penalty={length_penalty}",
-    ]
-
-
 def evaluate(run_dir: Path, split: str, extra: list[str]) -> dict[str, Any] | None:
     out = run_dir / "eval" / split
     cmd = [
@@ -110,24 +99,18 @@ def evaluate(run_dir: Path, split: str, extra: list[str]) -> dict[str, Any] | No
     return found
 
 
-def epoch_records(run_dir: Path) -> list[dict[str, Any]]:
-    """The run's per-epoch records from its metrics.jsonl."""
-    lines = (run_dir / "metrics.jsonl").read_text().splitlines()
-    records = (json.loads(x) for x in lines if x.strip())
-    return [r for r in records if r.get("type") == "epoch"]
-
-
 def epochs_done(run_dir: Path, summary: dict[str, Any]) -> float:
     """Epochs trained, counting a last one a time budget cut short as a fraction
     (steps over the steps of the first full epoch)."""
-    first = next((r for r in epoch_records(run_dir) if r.get("epoch") == 1), None)
+    epochs = MetricsLog(run_dir).epoch_records()
+    first = next((r for r in epochs if r.get("epoch") == 1), None)
     if not first or not first.get("step"):
         return float(summary["epochs"])
     return round(min(summary["steps"] / first["step"], summary["epochs"]), 1)
 
 
 def best_epoch_record(run_dir: Path, best_epoch: int | None) -> dict[str, Any]:
-    epochs = epoch_records(run_dir)
+    epochs = MetricsLog(run_dir).epoch_records()
     for r in epochs:
         if r["epoch"] == best_epoch:
             return r
@@ -197,13 +180,6 @@ def decoding_label(decoding: dict[str, Any]) -> str:
     if decoding.get("strategy") == "beam":
         return f"beam {decoding['beam_size']}, lp {decoding['length_penalty']}"
     return str(decoding.get("strategy", "greedy"))
-
-
-def machine(device: str, threads: int | None) -> str:
-    if device.startswith("cuda") and torch.cuda.is_available():
-        return f"GPU {torch.cuda.get_device_name(0)}"
-    used = f", {threads} thread{'s' * (threads != 1)}" if threads else ""
-    return f"CPU {os.cpu_count()} cores{used} ({platform.machine()})"
 
 
 def write_markdown(rows: list[dict], path: Path) -> None:
@@ -291,7 +267,7 @@ def update_readme(rows: list[dict], readme: Path) -> None:
     """The best de->en test_2016_flickr row of each model family, between the
     README's markers (left alone when the README has none)."""
     text = readme.read_text(encoding="utf-8")
-    if README_START not in text or README_END not in text:
+    if section_of(text, README_START, README_END) is None:
         return
     best: dict[str, dict] = {}
     for r in rows:
@@ -310,11 +286,8 @@ def update_readme(rows: list[dict], readme: Path) -> None:
             f"{r['ppl']:.2f} | {r['decoding']} | {r['machine']} | "
             f"{r['wall_time_s'] / 60:.1f} min, {r['epochs']} epochs |"
         )
-    head, _, rest = text.partition(README_START)
-    _, _, tail = rest.partition(README_END)
-    readme.write_text(
-        f"{head}{README_START}\n" + "\n".join(lines) + f"\n{README_END}{tail}", encoding="utf-8"
-    )
+    block = f"{README_START}\n" + "\n".join(lines) + f"\n{README_END}"
+    readme.write_text(replace_section(text, README_START, README_END, block), encoding="utf-8")
     print(f"updated the best rows in {readme}")
 
 

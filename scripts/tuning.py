@@ -16,17 +16,15 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
-import platform
-import re
 import subprocess
 from pathlib import Path
 from typing import Any
 
 import yaml
-from results import decoding_overrides, epoch_records, nmt_command  # scripts/ is on sys.path
+from _common import ROOT, decoding_overrides, machine, nmt_command, update_file_section
 
-ROOT = Path(__file__).resolve().parents[1]
+from nmt.training.logger import MetricsLog
+
 DOC = ROOT / "docs" / "tuning.md"
 HEADER = (
     "# Tuning on the validation set\n\n"
@@ -36,21 +34,10 @@ HEADER = (
 )
 
 
-def machine() -> str:
-    return f"CPU {os.cpu_count()} cores ({platform.machine()}), OMP_NUM_THREADS=" + os.environ.get(
-        "OMP_NUM_THREADS", "unset"
-    )
-
-
 def write_section(key: str, body: str) -> None:
-    """Replace the text between this key's markers (or append a new section)."""
-    text = DOC.read_text(encoding="utf-8") if DOC.is_file() else HEADER
+    """Replace the text between this key's markers in DOC (or append a new section)."""
     start, end = f"<!-- tuning:{key} -->", f"<!-- /tuning:{key} -->"
-    block = f"{start}\n{body.rstrip()}\n{end}"
-    pattern = re.compile(re.escape(start) + ".*?" + re.escape(end), re.S)
-    text = pattern.sub(lambda _: block, text) if pattern.search(text) else f"{text}\n{block}\n"
-    DOC.parent.mkdir(parents=True, exist_ok=True)
-    DOC.write_text(text, encoding="utf-8")
+    update_file_section(DOC, start, end, f"{start}\n{body.rstrip()}\n{end}", HEADER)
     print(f"wrote section {key} of {DOC}")
 
 
@@ -103,7 +90,7 @@ def job_row(job: Path) -> dict[str, Any] | None:
     if not summary_path.is_file():
         return None
     summary = json.loads(summary_path.read_text())
-    epochs = epoch_records(job)
+    epochs = MetricsLog(job).epoch_records()
     overrides = yaml.safe_load((job / ".hydra" / "overrides.yaml").read_text()) or []
     return {
         "overrides": [o for o in overrides if not o.startswith("experiment=")],

@@ -19,10 +19,11 @@ import torch
 
 from nmt.config import CellType, InitKind, SutskeverConfig, TokenizerKind, VocabConfig
 from nmt.data.batching import collate
+from nmt.data.pipeline import TextPipeline
 from nmt.data.tokenizer import Tokenizer
 from nmt.data.vocab import Vocab
-from nmt.evaluation import TextPipeline, sequence_nll
-from nmt.models.registry import VocabSizes, build_model
+from nmt.evaluation import sequence_nll
+from nmt.models.registry import build_model
 from nmt.models.seq2seq import Seq2Seq
 
 # The test machines share few cores: with more than one intra-op thread, tiny
@@ -131,12 +132,7 @@ def _tiny_model_factory(pipeline: TextPipeline) -> TinyModelFactory:
             "init_range": 0.1,
         }
         options.update(overrides)
-        sizes = VocabSizes(
-            src=len(pipeline.src_vocab),
-            tgt=len(pipeline.tgt_vocab),
-            src_pad=pipeline.src_vocab.pad_idx,
-            tgt_pad=pipeline.tgt_vocab.pad_idx,
-        )
+        sizes = pipeline.vocab_sizes
         torch.manual_seed(seed)
         return build_model(SutskeverConfig(**options), sizes)  # type: ignore[arg-type]
 

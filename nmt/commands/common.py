@@ -1,17 +1,32 @@
-"""What several commands share: rebuilding a model from a checkpoint."""
+"""What several commands share: rebuilding a model from a checkpoint,
+evaluating it on a split and writing the report (``nmt train`` on its test
+splits, ``nmt evaluate`` on the split or files it is given)."""
 
 from __future__ import annotations
 
+import json
+import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 
 from nmt.checkpoint import CheckpointError, load_checkpoint, resolve_checkpoint
-from nmt.config import ConfigError, TrainConfig, train_config_from_dict
-from nmt.evaluation import TextPipeline
-from nmt.models.registry import VocabSizes, build_model
+from nmt.config import (
+    ConfigError,
+    DataSource,
+    DecodingConfig,
+    TrainConfig,
+    train_config_from_dict,
+)
+from nmt.data.corpus import ParallelText, available_test_splits, load_split
+from nmt.data.pipeline import TextPipeline
+from nmt.evaluation import EvalReport, evaluate
+from nmt.models.registry import build_model
 from nmt.models.seq2seq import Seq2Seq
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -22,15 +37,6 @@ class LoadedModel:
     path: Path
 
 
-def vocab_sizes(pipeline: TextPipeline) -> VocabSizes:
-    return VocabSizes(
-        src=len(pipeline.src_vocab),
-        tgt=len(pipeline.tgt_vocab),
-        src_pad=pipeline.src_vocab.pad_idx,
-        tgt_pad=pipeline.tgt_vocab.pad_idx,
-    )
-
-
 def load_model(path: str | Path, device: torch.device) -> LoadedModel:
     """Model, tokenizers and vocabularies from a checkpoint file (or run dir)."""
     resolved = resolve_checkpoint(path)
@@ -38,9 +44,66 @@ def load_model(path: str | Path, device: torch.device) -> LoadedModel:
     try:
         train_cfg = train_config_from_dict(data["config"])
         pipeline = TextPipeline.from_state(data)
-        model = build_model(train_cfg.model, vocab_sizes(pipeline))
+        model = build_model(train_cfg.model, pipeline.vocab_sizes)
         model.load_state_dict(data["model"])
     except (KeyError, ConfigError, RuntimeError) as exc:
         raise CheckpointError(f"{path}: checkpoint does not match this nmt ({exc})") from None
     model.to(device).eval()
     return LoadedModel(model=model, pipeline=pipeline, train_config=train_cfg, path=resolved)
+
+
+def evaluate_and_write(
+    loaded: LoadedModel,
+    data: ParallelText,
+    decoding: DecodingConfig,
+    device: torch.device,
+    target: Path,
+    extra: dict[str, Any],
+    *,
+    progress: bool = False,
+) -> EvalReport:
+    """Evaluate the model on ``data``; write its hypotheses and its report (the
+    summary plus ``extra``) to ``target``."""
+    report = evaluate(
+        loaded.model, loaded.pipeline, data.src, data.tgt, decoding, device, progress=progress
+    )
+    write_report(target, report.summary() | extra, report.hypotheses)
+    return report
+
+
+def write_report(target: Path, report: dict[str, Any], hypotheses: list[str]) -> None:
+    """``hypotheses.txt`` (one line per input line) and ``report.json`` in ``target``."""
+    target.mkdir(parents=True, exist_ok=True)
+    (target / "hypotheses.txt").write_text("".join(h + "\n" for h in hypotheses), encoding="utf-8")
+    (target / "report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+
+
+def _test_splits(cfg: TrainConfig) -> list[str]:
+    """The test splits ``trainer.test_split`` names for this run's data."""
+    if cfg.trainer.test_split is None:
+        return []
+    if cfg.data.source == DataSource.files:
+        return ["test"] if cfg.data.test_src else []
+    if cfg.trainer.test_split == "all":
+        return available_test_splits(cfg.data)
+    return [cfg.trainer.test_split]
+
+
+def evaluate_test_splits(cfg: TrainConfig, out_dir: Path, device: torch.device) -> dict[str, Any]:
+    """Evaluate ``best.pt`` on the test split(s); reports go to ``out_dir/test/<split>/``."""
+    splits = _test_splits(cfg)
+    best = out_dir / "checkpoints" / "best.pt"
+    if not splits or not best.is_file():
+        return {}
+    loaded = load_model(best, device)
+    results = {}
+    for split in splits:
+        data = load_split(cfg.data, split)
+        target = out_dir / "test" / split
+        extra = {"split": split, "checkpoint": str(best)}
+        report = evaluate_and_write(loaded, data, cfg.decoding, device, target, extra)
+        results[split] = report.summary()
+        log.info(
+            "test %s: bleu %.2f ppl %.2f (%s)", split, report.bleu, report.ppl, report.signature
+        )
+    return results

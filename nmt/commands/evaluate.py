@@ -8,11 +8,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from nmt.commands.common import load_model
-from nmt.commands.train import write_report
+from nmt.commands.common import evaluate_and_write, load_model
 from nmt.config import EvaluateConfig, to_plain
 from nmt.data.corpus import load_split, read_parallel
-from nmt.evaluation import evaluate
 from nmt.utils import pick_device
 
 log = logging.getLogger(__name__)
@@ -31,11 +29,8 @@ def run(cfg: EvaluateConfig, out_dir: Path | None = None) -> dict[str, Any]:
             data_cfg = replace(data_cfg, root=cfg.data_root)
         data = load_split(data_cfg, cfg.split)
         split = cfg.split
-    report = evaluate(
-        loaded.model, loaded.pipeline, data.src, data.tgt, cfg.decoding, device, progress=True
-    )
     target = Path(cfg.output_dir) if cfg.output_dir else loaded.path.parent
-    result = report.summary() | {
+    extra = {
         "split": split,
         "src": data.src_path,
         "ref": data.tgt_path,
@@ -43,7 +38,8 @@ def run(cfg: EvaluateConfig, out_dir: Path | None = None) -> dict[str, Any]:
         "decoding": to_plain(cfg.decoding),
         "hypotheses": str(target / "hypotheses.txt"),
     }
-    write_report(target, result, report.hypotheses)
+    report = evaluate_and_write(loaded, data, cfg.decoding, device, target, extra, progress=True)
+    result = report.summary() | extra
     log.info("wrote %s and %s", target / "hypotheses.txt", target / "report.json")
     print(json.dumps(result))
     return result

@@ -16,13 +16,12 @@ from typing import Any
 import torch
 
 from nmt.checkpoint import LAST, load_checkpoint, resolve_checkpoint
-from nmt.commands.common import load_model, vocab_sizes
-from nmt.config import DataSource, TrainConfig, to_plain
-from nmt.data.batching import BucketBatchSampler, EpochBatches
-from nmt.data.corpus import available_test_splits, load_split
-from nmt.data.tokenizer import build_tokenizers
-from nmt.data.vocab import Vocab
-from nmt.evaluation import TextPipeline, evaluate
+from nmt.commands.common import evaluate_test_splits
+from nmt.config import TrainConfig, to_plain
+from nmt.data.batching import BucketBatchSampler, EpochBatches, Example
+from nmt.data.corpus import load_split
+from nmt.data.pipeline import TextPipeline, build_training_data
+from nmt.evaluation import evaluate
 from nmt.models.registry import build_model
 from nmt.models.seq2seq import Seq2Seq
 from nmt.training.distributed import Distributed
@@ -34,50 +33,13 @@ from nmt.utils import seed_everything
 log = logging.getLogger(__name__)
 
 
-def prepare_training_data(
-    cfg: TrainConfig, pipeline: TextPipeline | None = None
-) -> tuple[TextPipeline, list[tuple[list[int], list[int]]]]:
-    """Read and tokenize the training split, build vocabularies (unless
-    ``pipeline`` - a resumed run's, from its checkpoint - brings them), encode
-    pairs (dropping pairs longer than data.max_src_len / data.max_tgt_len)."""
-    train = load_split(cfg.data, "train")
-    if pipeline is not None:
-        src_tok, tgt_tok = pipeline.src_tokenizer, pipeline.tgt_tokenizer
-    else:
-        src_tok, tgt_tok = build_tokenizers(cfg.tokenizer, cfg.data.src_lang, cfg.data.tgt_lang)
-    src_tokens = src_tok.tokenize_many(train.src)
-    tgt_tokens = tgt_tok.tokenize_many(train.tgt)
-    keep = [
-        i
-        for i, (s, t) in enumerate(zip(src_tokens, tgt_tokens, strict=True))
-        if 0 < len(s) <= cfg.data.max_src_len and 0 < len(t) <= cfg.data.max_tgt_len
-    ]
-    if len(keep) < len(src_tokens):
-        log.info("skipped %d empty or over-long training pairs", len(src_tokens) - len(keep))
-    src_tokens = [src_tokens[i] for i in keep]
-    tgt_tokens = [tgt_tokens[i] for i in keep]
-    if pipeline is None:
-        pipeline = TextPipeline(
-            src_tokenizer=src_tok,
-            tgt_tokenizer=tgt_tok,
-            src_vocab=Vocab.build(src_tokens, cfg.vocab),
-            tgt_vocab=Vocab.build(tgt_tokens, cfg.vocab),
-            max_src_len=cfg.data.max_src_len,
-        )
-    examples = [
-        (
-            pipeline.src_vocab.encode(s, add_bos=False, add_eos=False),
-            pipeline.tgt_vocab.encode(t, add_bos=False, add_eos=False),
-        )
-        for s, t in zip(src_tokens, tgt_tokens, strict=True)
-    ]
-    log.info(
-        "train pairs: %d | vocab: src %d, tgt %d",
-        len(examples),
-        len(pipeline.src_vocab),
-        len(pipeline.tgt_vocab),
-    )
-    return pipeline, examples
+def training_data(
+    cfg: TrainConfig, resume_data: dict[str, Any] | None
+) -> tuple[TextPipeline, list[Example]]:
+    """The training split as id pairs, and the pipeline that encoded them: a
+    resumed run keeps the tokenizers and vocabularies of its checkpoint."""
+    resumed = None if resume_data is None else TextPipeline.from_state(resume_data)
+    return build_training_data(load_split(cfg.data, "train"), cfg, resumed)
 
 
 def count_parameters(model: torch.nn.Module) -> int:
@@ -86,7 +48,7 @@ def count_parameters(model: torch.nn.Module) -> int:
 
 def make_batches(
     cfg: TrainConfig,
-    examples: list[tuple[list[int], list[int]]],
+    examples: list[Example],
     pipeline: TextPipeline,
     dist: Distributed,
 ) -> EpochBatches:
@@ -159,10 +121,8 @@ def _train(cfg: TrainConfig, out_dir: Path, dist: Distributed) -> dict[str, Any]
     if cfg.trainer.resume_from:
         resume_path = resolve_checkpoint(cfg.trainer.resume_from, LAST)
         resume_data = load_checkpoint(resume_path)
-    pipeline, examples = prepare_training_data(
-        cfg, None if resume_data is None else TextPipeline.from_state(resume_data)
-    )
-    model = build_model(cfg.model, vocab_sizes(pipeline)).to(device)
+    pipeline, examples = training_data(cfg, resume_data)
+    model = build_model(cfg.model, pipeline.vocab_sizes).to(device)
     if dist.rank > 0:  # the same initial weights, other dropout masks
         seed_everything(cfg.trainer.seed + dist.rank)
     params = count_parameters(model)
@@ -210,41 +170,3 @@ def write_summary(
     summary["test"] = evaluate_test_splits(cfg, out_dir, device)
     text = json.dumps(summary, indent=2) + "\n"
     (out_dir / "summary.json").write_text(text, encoding="utf-8")
-
-
-def _test_splits(cfg: TrainConfig) -> list[str]:
-    if cfg.trainer.test_split is None:
-        return []
-    if cfg.data.source == DataSource.files:
-        return ["test"] if cfg.data.test_src else []
-    if cfg.trainer.test_split == "all":
-        return available_test_splits(cfg.data)
-    return [cfg.trainer.test_split]
-
-
-def evaluate_test_splits(cfg: TrainConfig, out_dir: Path, device: torch.device) -> dict[str, Any]:
-    """Evaluate ``best.pt`` on the test split(s); reports go to ``out_dir/test/<split>/``."""
-    splits = _test_splits(cfg)
-    best = out_dir / "checkpoints" / "best.pt"
-    if not splits or not best.is_file():
-        return {}
-    loaded = load_model(best, device)
-    results = {}
-    for split in splits:
-        data = load_split(cfg.data, split)
-        report = evaluate(loaded.model, loaded.pipeline, data.src, data.tgt, cfg.decoding, device)
-        target = out_dir / "test" / split
-        write_report(
-            target, report.summary() | {"split": split, "checkpoint": str(best)}, report.hypotheses
-        )
-        results[split] = report.summary()
-        log.info(
-            "test %s: bleu %.2f ppl %.2f (%s)", split, report.bleu, report.ppl, report.signature
-        )
-    return results
-
-
-def write_report(target: Path, report: dict[str, Any], hypotheses: list[str]) -> None:
-    target.mkdir(parents=True, exist_ok=True)
-    (target / "hypotheses.txt").write_text("".join(h + "\n" for h in hypotheses), encoding="utf-8")
-    (target / "report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")

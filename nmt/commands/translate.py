@@ -10,8 +10,8 @@ from pathlib import Path
 
 from nmt.commands.common import load_model
 from nmt.config import OutputFormat, TranslateConfig
-from nmt.evaluation import Translation, translate_nbest
 from nmt.plots import plot_attention
+from nmt.translation import Translation, translate_nbest
 from nmt.utils import pick_device
 
 log = logging.getLogger(__name__)

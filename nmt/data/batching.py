@@ -247,6 +247,13 @@ def encode_pairs(
     ]
 
 
+def length_sorted_chunks(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
+    """Indices sorted by length (stable), cut into runs of ``batch_size``: batches
+    with little padding for inference, where the order does not matter."""
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+
+
 def iterate_batches(
     examples: Sequence[Example],
     sampler: Iterator[list[int]] | Sampler[list[int]],

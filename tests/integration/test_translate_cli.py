@@ -31,7 +31,8 @@ from nmt.config import (
     TranslateConfig,
     to_plain,
 )
-from nmt.evaluation import TextPipeline, translate_nbest
+from nmt.data.pipeline import TextPipeline
+from nmt.translation import translate_nbest
 
 CPU = torch.device("cpu")
 LONG = " ".join(f"s{i % 12}" for i in range(45))  # over the pipeline's 20 tokens

@@ -22,8 +22,8 @@ from nmt.config import (
     TrainConfig,
     to_plain,
 )
-from nmt.evaluation import TextPipeline
-from nmt.models.registry import VocabSizes, build_model
+from nmt.data.pipeline import TextPipeline
+from nmt.models.registry import build_model
 from nmt.models.seq2seq import Seq2Seq
 
 # What conftest's make_tiny_model builds (its weights can be loaded into this).
@@ -62,10 +62,5 @@ def tiny_bahdanau(pipeline: TextPipeline, seed: int = 0) -> Seq2Seq:
     import torch
 
     torch.manual_seed(seed)
-    sizes = VocabSizes(
-        src=len(pipeline.src_vocab),
-        tgt=len(pipeline.tgt_vocab),
-        src_pad=pipeline.src_vocab.pad_idx,
-        tgt_pad=pipeline.tgt_vocab.pad_idx,
-    )
+    sizes = pipeline.vocab_sizes
     return build_model(TINY_BAHDANAU, sizes).eval()

@@ -15,6 +15,7 @@ from nmt.data.batching import (
     collate,
     encode_pairs,
     iterate_batches,
+    length_sorted_chunks,
     shard_batches,
 )
 from nmt.data.vocab import Vocab
@@ -233,3 +234,14 @@ def test_epoch_batches_resume_from_a_position() -> None:
     ranks = [EpochBatches(examples, sampler, **SPECIALS, rank=r, world_size=2) for r in (0, 1)]
     shares = [[b.indices.tolist() for b in r.batches(3)] for r in ranks]
     assert shares[0] == full[0:12:2] and shares[1] == full[1:12:2]
+
+
+def test_length_sorted_chunks_cover_every_index_once_by_length() -> None:
+    lengths = [5, 1, 3, 1, 4, 2, 3]
+    chunks = length_sorted_chunks(lengths, 3)
+    assert [len(c) for c in chunks] == [3, 3, 1]
+    flat = [i for c in chunks for i in c]
+    assert sorted(flat) == list(range(len(lengths)))
+    assert [lengths[i] for i in flat] == sorted(lengths)
+    assert flat[:2] == [1, 3]  # equal lengths keep their order
+    assert length_sorted_chunks([], 4) == []

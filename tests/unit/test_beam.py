@@ -12,13 +12,14 @@ from torch import Tensor, nn
 
 from nmt.config import MODEL_CONFIGS, ConfigError, DecodingConfig, DecodingStrategy
 from nmt.data.batching import collate
+from nmt.data.pipeline import TextPipeline
 from nmt.decoding.hypothesis import Hypothesis, length_penalty
 from nmt.decoding.search import search
-from nmt.evaluation import TextPipeline, translate_texts
 from nmt.models.decoder import State
 from nmt.models.encoder import EncoderOutput
-from nmt.models.registry import VocabSizes, build_model, registered_archs
+from nmt.models.registry import build_model, registered_archs
 from nmt.models.seq2seq import Seq2Seq
+from nmt.translation import translate_texts
 
 CPU = torch.device("cpu")
 UNK, PAD, BOS, EOS, A = 0, 1, 2, 3, 4
@@ -41,13 +42,7 @@ def tiny_model(arch: str, pipeline: TextPipeline, seed: int = 0) -> Seq2Seq:
     """An untrained small model of any registered architecture."""
     torch.manual_seed(seed)
     cfg = MODEL_CONFIGS[arch](emb_dim=8, hidden_dim=8, num_layers=1, dropout=0.0)
-    sizes = VocabSizes(
-        src=len(pipeline.src_vocab),
-        tgt=len(pipeline.tgt_vocab),
-        src_pad=pipeline.src_vocab.pad_idx,
-        tgt_pad=pipeline.tgt_vocab.pad_idx,
-    )
-    return build_model(cfg, sizes).eval()
+    return build_model(cfg, pipeline.vocab_sizes).eval()
 
 
 class LengthChoice(nn.Module):

@@ -8,10 +8,10 @@ import torch
 
 from nmt.config import CellType, DecodingConfig
 from nmt.data.batching import Batch, collate
+from nmt.data.pipeline import TextPipeline
 from nmt.decoding.greedy import decode_loop, output_limits
 from nmt.decoding.hypothesis import Hypothesis
 from nmt.decoding.search import search
-from nmt.evaluation import TextPipeline
 from nmt.models.seq2seq import Seq2Seq
 
 Examples = list[tuple[list[int], list[int]]]

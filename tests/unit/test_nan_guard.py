@@ -13,7 +13,7 @@ from torch import nn
 from nmt.checkpoint import load_checkpoint
 from nmt.config import BestMetric, DeviceChoice, TrainerConfig
 from nmt.data.batching import BucketBatchSampler, EpochBatches
-from nmt.evaluation import TextPipeline
+from nmt.data.pipeline import TextPipeline
 from nmt.models.seq2seq import Seq2Seq
 from nmt.training.trainer import Trainer, TrainingError
 

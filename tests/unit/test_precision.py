@@ -11,7 +11,7 @@ from torch import nn
 
 from nmt.config import DeviceChoice, Precision, TrainerConfig
 from nmt.data.batching import Batch, collate
-from nmt.evaluation import TextPipeline
+from nmt.data.pipeline import TextPipeline
 from nmt.training.precision import autocast, build_grad_scaler, cpu_fp16_supported
 from nmt.training.trainer import Trainer, TrainingError
 

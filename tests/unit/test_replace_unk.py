@@ -1,4 +1,4 @@
-"""Tests for unknown-word replacement (decoding.replace_unk) in nmt.evaluation."""
+"""Tests for unknown-word replacement (decoding.replace_unk) in nmt.translation."""
 
 from __future__ import annotations
 
@@ -9,13 +9,14 @@ import pytest
 import torch
 from torch import Tensor, nn
 
-import nmt.evaluation
+import nmt.translation
 from nmt.config import DecodingConfig, DecodingStrategy, TokenizerKind
+from nmt.data.pipeline import TextPipeline
 from nmt.data.tokenizer import Tokenizer
 from nmt.data.vocab import Vocab
-from nmt.evaluation import TextPipeline, output_tokens, translate_nbest, translate_texts
 from nmt.models.decoder import State
 from nmt.models.encoder import EncoderOutput
+from nmt.translation import output_tokens, translate_nbest, translate_texts
 
 CPU = torch.device("cpu")
 SRC_WORDS = ["das", "Haus", "ist", "rot"]
@@ -104,7 +105,7 @@ def test_words_unknown_to_the_source_vocabulary_are_copied_too() -> None:
 def test_models_without_attention_keep_unk_and_warn_once(
     caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(nmt.evaluation, "_warned", set())
+    monkeypatch.setattr(nmt.translation, "_warned", set())
     pipe = pipeline()
     model = the_unk_is(pipe, 1, attention=False)
     with caplog.at_level(logging.WARNING, logger="nmt"):

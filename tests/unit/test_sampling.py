@@ -7,10 +7,11 @@ import torch
 
 from nmt.config import ConfigError, DecodingConfig, DecodingStrategy
 from nmt.data.batching import collate
+from nmt.data.pipeline import TextPipeline
 from nmt.decoding.sampling import filter_logits, make_generator, sampling_picker
 from nmt.decoding.search import search
-from nmt.evaluation import TextPipeline, translate_texts
 from nmt.models.seq2seq import Seq2Seq
+from nmt.translation import translate_texts
 
 CPU = torch.device("cpu")
 PAD, BOS, EOS = 1, 2, 3

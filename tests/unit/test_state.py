@@ -21,7 +21,7 @@ from nmt.checkpoint import (
 )
 from nmt.config import BestMetric, DeviceChoice, TrainerConfig
 from nmt.data.batching import BucketBatchSampler, EpochBatches
-from nmt.evaluation import TextPipeline
+from nmt.data.pipeline import TextPipeline
 from nmt.training.checkpointing import (
     Checkpointer,
     CheckpointFiles,

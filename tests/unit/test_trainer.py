@@ -23,7 +23,8 @@ from nmt.config import (
     TrainerConfig,
 )
 from nmt.data.batching import Batch, BucketBatchSampler, EpochBatches, collate
-from nmt.evaluation import TextPipeline, teacher_forced_nll
+from nmt.data.pipeline import TextPipeline
+from nmt.evaluation import teacher_forced_nll
 from nmt.models.seq2seq import Seq2Seq
 from nmt.training.optim import build_optimizer
 from nmt.training.sources import BatchSource
