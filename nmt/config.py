@@ -560,6 +560,7 @@ def register_configs() -> None:
     cs.store(name="data_schema", node=DataCommandConfig)
     for arch, cls in MODEL_CONFIGS.items():
         cs.store(group="model", name=f"{arch}_schema", node=cls)
+    register_serve_config()
 
 
 T = TypeVar("T")
@@ -619,3 +620,55 @@ def train_config_from_dict(data: dict[str, Any]) -> TrainConfig:
 def to_plain(obj: Any) -> Any:
     """A dataclass config as nested dicts of str/int/float/bool/None/list."""
     return OmegaConf.to_container(OmegaConf.structured(obj), enum_to_str=True)
+
+
+# -- `nmt serve` (issue 13): kept as one block so that it moves as a whole ----------------
+@dataclass
+class ServeConfig:
+    """`nmt serve`: an HTTP server and web page over one checkpoint.
+
+    ``decoding`` is what a request gets when it names no strategy (or the same
+    one); the ``max_*`` keys bound what one request may ask for.  Requests that
+    arrive within ``batch_wait_ms`` of each other are decoded together, up to
+    ``max_batch_lines`` lines.
+    """
+
+    checkpoint: str = MISSING
+    host: str = "127.0.0.1"  # localhost only; 0.0.0.0 opens the server to the network
+    port: int = 8000
+    device: DeviceChoice = DeviceChoice.auto
+    max_lines: int = 64  # lines in one request
+    max_line_chars: int = 1000  # characters in one line
+    max_body_bytes: int = 262144  # request body (Content-Length and the bytes read)
+    max_beam_size: int = 16
+    max_n_best: int = 16
+    batch_wait_ms: float = 5.0  # how long a batch stays open for more requests
+    max_batch_lines: int = 128  # lines decoded together at most
+    decoding: DecodingConfig = field(default_factory=DecodingConfig)
+
+    def __post_init__(self) -> None:
+        if not 0 < self.port < 65536:
+            raise ConfigError(f"port={self.port} must be in [1, 65535]")
+        limits = ("max_lines", "max_line_chars", "max_body_bytes", "max_beam_size", "max_n_best")
+        for key in (*limits, "max_batch_lines"):
+            if getattr(self, key) < 1:
+                raise ConfigError(f"{key}={getattr(self, key)} must be >= 1")
+        if self.batch_wait_ms < 0:
+            raise ConfigError(f"batch_wait_ms={self.batch_wait_ms} must be >= 0")
+
+
+def decoding_preset(name: str) -> DecodingConfig:
+    """The decoding config that ``decoding=<name>`` selects (configs/decoding/<name>.yaml)."""
+    from pathlib import Path
+
+    path = Path(__file__).parent / "configs" / "decoding" / f"{name}.yaml"
+    if not path.is_file():
+        raise ConfigError(f"decoding={name!r} is not a preset in {path.parent}")
+    return to_dataclass(OmegaConf.load(path), DecodingConfig)
+
+
+def register_serve_config() -> None:
+    """Register ``serve_schema`` with Hydra's ConfigStore (called by register_configs)."""
+    from hydra.core.config_store import ConfigStore
+
+    ConfigStore.instance().store(name="serve_schema", node=ServeConfig)

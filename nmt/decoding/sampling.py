@@ -39,8 +39,13 @@ def sampling_picker(
 ) -> TokenPicker:
     """A token picker for :func:`decode_loop` that samples from the filtered distribution."""
 
+    # the most probable token keeps logit 0, so that a tiny temperature (even one
+    # below float32's range) sharpens towards argmax instead of giving NaNs
+    scale = max(temperature, torch.finfo(torch.float32).tiny)
+
     def pick(log_probs: Tensor) -> Tensor:
-        logits = filter_logits(log_probs / temperature, top_k=top_k, top_p=top_p)
+        shifted = log_probs - log_probs.max(dim=-1, keepdim=True).values
+        logits = filter_logits(shifted / scale, top_k=top_k, top_p=top_p)
         return torch.multinomial(logits.softmax(dim=-1), 1, generator=generator)[:, 0]
 
     return pick

@@ -119,6 +119,14 @@ def test_sampler_draws_only_kept_tokens_and_is_seeded() -> None:
     assert set(cold(log_probs).tolist()) == {0}
 
 
+@pytest.mark.parametrize("temperature", [1e-30, 1e-300, 5e-324])
+def test_tiny_temperature_gives_the_most_probable_token(temperature: float) -> None:
+    """Logits / temperature overflow float32 here; the draw must still be the argmax."""
+    log_probs = torch.tensor([[-40.0, -41.0, -60.0], [-90.0, -80.0, -85.0]])
+    pick = sampling_picker(temperature=temperature, top_k=0, top_p=0.9, generator=None)
+    assert pick(log_probs).tolist() == [0, 1]
+
+
 @pytest.mark.parametrize(
     ("options", "key"),
     [
