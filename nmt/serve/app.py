@@ -74,7 +74,9 @@ def parse_request(body: bytes) -> TranslateRequest:
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise RequestError(400, f"request body is not UTF-8 (bad byte at offset {exc.start})")
+        raise RequestError(
+            400, f"request body is not UTF-8 (bad byte at offset {exc.start})"
+        ) from None
     try:
         data = json.loads(text, parse_constant=_no_constants)
     except json.JSONDecodeError as exc:
@@ -104,6 +106,8 @@ def field_errors(exc: ValidationError) -> list[dict[str, Any]]:
         else:
             msg = f"{_path(loc)}: {error['msg']}"
         found.setdefault(loc, msg)
+    if any(loc[:1] == ("text",) and len(loc) > 1 for loc in found):
+        found.pop(("text",), None)  # text is a list: its entries' errors say it all
     return [{"loc": list(loc), "msg": msg} for loc, msg in found.items()]
 
 
@@ -145,7 +149,9 @@ def line_result(source: str, hyps: Sequence[Any], attention: bool) -> dict[str, 
         if attention:
             weights = hyp.attention
             entry["tokens"] = list(hyp.tokens)
-            entry["attention"] = None if weights is None else weights.float().round(decimals=4).tolist()
+            entry["attention"] = (
+                None if weights is None else weights.float().round(decimals=4).tolist()
+            )
         nbest.append(entry)
     best = nbest[0] if nbest else {"text": "", "score": None}
     result = {"source": source, "translation": best["text"], "score": best["score"], "nbest": nbest}
@@ -202,7 +208,9 @@ def create_app(engine: Engine, cfg: ServeConfig) -> FastAPI:
         check_lines(lines, cfg)
         decoding = decoding_for(parsed, cfg)
         # samples depend on the batch they are drawn in: a sampling request goes alone
-        key = None if decoding.strategy == DecodingStrategy.sample else dataclasses.astuple(decoding)
+        key = (
+            None if decoding.strategy == DecodingStrategy.sample else dataclasses.astuple(decoding)
+        )
         found = await batcher.submit(lines, decoding, key, parsed.attention)
         results = [line_result(s, h, parsed.attention) for s, h in zip(lines, found, strict=True)]
         return JSONResponse({"translations": results, "decoding": to_plain(decoding)})

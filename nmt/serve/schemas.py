@@ -111,11 +111,11 @@ def _check_limits(request: TranslateRequest, cfg: ServeConfig) -> None:
 
 def decoding_for(request: TranslateRequest, cfg: ServeConfig) -> DecodingConfig:
     """The server's decoding (or, for another strategy, that strategy's preset)
-    with the request's options; the output-length and batch keys stay the server's."""
+    with the request's options; the output-length keys stay the server's."""
     _check_limits(request, cfg)
     base = cfg.decoding
     if request.strategy is not None and request.strategy != base.strategy.value:
-        server_keys = ("max_len", "max_len_ratio", "min_len", "batch_size")
+        server_keys = ("max_len", "max_len_ratio", "min_len")
         kept = {key: getattr(base, key) for key in server_keys}
         base = dataclasses.replace(decoding_preset(request.strategy), **kept)
     changes = {k: getattr(request, k) for k in DECODING_KEYS if getattr(request, k) is not None}

@@ -31,6 +31,7 @@ from nmt.config import (
     DataCommandConfig,
     EvaluateConfig,
     ModelConfig,
+    ServeConfig,
     TrainConfig,
     TranslateConfig,
     register_configs,
@@ -45,9 +46,14 @@ SCHEMAS: dict[str, type] = {
     "evaluate": EvaluateConfig,
     "translate": TranslateConfig,
     "data": DataCommandConfig,
+    "serve": ServeConfig,
 }
 # overrides a command needs before it validates (its MISSING keys)
-REQUIRED: dict[str, list[str]] = {"evaluate": ["checkpoint=x"], "translate": ["checkpoint=x"]}
+REQUIRED: dict[str, list[str]] = {
+    "evaluate": ["checkpoint=x"],
+    "translate": ["checkpoint=x"],
+    "serve": ["checkpoint=x"],
+}
 FILES_DATA = [
     f"data.{split}_{side}=/nowhere/{split}.{side}"
     for split in ("train", "val", "test")
@@ -147,7 +153,7 @@ def test_command_composes_and_validates(command: str) -> None:
         assert isinstance(cfg.model, MODEL_CONFIGS[cfg.model.arch])
 
 
-@pytest.mark.parametrize("command", ["evaluate", "translate"])
+@pytest.mark.parametrize("command", ["evaluate", "translate", "serve"])
 def test_checkpoint_is_required(command: str) -> None:
     cfg = compose(config_name=command)
     with pytest.raises(OmegaConfBaseException, match="checkpoint"):
