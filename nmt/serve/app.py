@@ -173,6 +173,22 @@ def server_facts(cfg: ServeConfig) -> dict[str, Any]:
     }
 
 
+async def answer_translate(
+    request: Request, batcher: MicroBatcher, cfg: ServeConfig
+) -> JSONResponse:
+    """``POST /translate``: check, queue for the next batch, answer."""
+    parsed = parse_request(await read_body(request, cfg.max_body_bytes))
+    lines = parsed.lines()
+    check_lines(lines, cfg)
+    decoding = decoding_for(parsed, cfg)
+    # samples depend on the batch they are drawn in: a sampling request goes alone
+    alone = decoding.strategy == DecodingStrategy.sample
+    key = None if alone else dataclasses.astuple(decoding)
+    found = await batcher.submit(lines, decoding, key, parsed.attention) if lines else []
+    results = [line_result(s, h, parsed.attention) for s, h in zip(lines, found, strict=True)]
+    return JSONResponse({"translations": results, "decoding": to_plain(decoding)})
+
+
 def create_app(engine: Engine, cfg: ServeConfig) -> FastAPI:
     batcher = MicroBatcher(
         engine.translate, wait_s=cfg.batch_wait_ms / 1000, max_lines=cfg.max_batch_lines
@@ -203,17 +219,7 @@ def create_app(engine: Engine, cfg: ServeConfig) -> FastAPI:
         openapi_extra={"requestBody": schema | {"required": True}},
     )
     async def translate(request: Request) -> JSONResponse:
-        parsed = parse_request(await read_body(request, cfg.max_body_bytes))
-        lines = parsed.lines()
-        check_lines(lines, cfg)
-        decoding = decoding_for(parsed, cfg)
-        # samples depend on the batch they are drawn in: a sampling request goes alone
-        key = (
-            None if decoding.strategy == DecodingStrategy.sample else dataclasses.astuple(decoding)
-        )
-        found = await batcher.submit(lines, decoding, key, parsed.attention)
-        results = [line_result(s, h, parsed.attention) for s, h in zip(lines, found, strict=True)]
-        return JSONResponse({"translations": results, "decoding": to_plain(decoding)})
+        return await answer_translate(request, batcher, cfg)
 
     @app.get("/", include_in_schema=False)
     async def page() -> FileResponse:
