@@ -29,7 +29,9 @@ def filter_logits(logits: Tensor, *, top_k: int = 0, top_p: float = 1.0) -> Tens
         ordered, index = logits.sort(dim=-1, descending=True)
         probs = ordered.softmax(dim=-1)
         mass_before = probs.cumsum(dim=-1) - probs  # of the more probable tokens
-        ordered = ordered.masked_fill(mass_before >= top_p, float("-inf"))
+        drop = mass_before >= top_p
+        drop[:, 0] = False  # a top_p below float32's range must not drop every token
+        ordered = ordered.masked_fill(drop, float("-inf"))
         logits = torch.full_like(logits, float("-inf")).scatter(-1, index, ordered)
     return logits
 

@@ -84,6 +84,8 @@ def parse_request(body: bytes) -> TranslateRequest:
         raise RequestError(400, f"request body is not valid JSON: {exc.msg} ({where})") from None
     except ValueError as exc:
         raise RequestError(400, f"request body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise RequestError(400, "request body is JSON nested too deeply") from None
     if not isinstance(data, dict):
         raise RequestError(422, 'the request must be a JSON object such as {"text": "..."}')
     try:

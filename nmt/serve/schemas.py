@@ -42,7 +42,7 @@ class RequestError(Exception):
 class TranslateRequest(BaseModel):
     """``text``: one line or a list of lines; the rest overrides the server's decoding."""
 
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
     text: str | list[str]
     strategy: Literal["greedy", "beam", "sample"] | None = None
@@ -94,6 +94,14 @@ def check_lines(lines: list[str], cfg: ServeConfig) -> None:
                 f"max_line_chars={cfg.max_line_chars}",
                 ("text", number),
             )
+        try:
+            line.encode("utf-8")
+        except UnicodeEncodeError as exc:  # "\ud800" in JSON: no character of its own
+            raise RequestError(
+                422,
+                f"text[{number}] holds a lone surrogate at character {exc.start}",
+                ("text", number),
+            ) from None
         if "\n" in line or "\r" in line:
             raise RequestError(
                 422, f"text[{number}] holds a line break: send one list entry per line", ("text",)

@@ -301,6 +301,8 @@ def test_unknown_group_option_fails(option: str) -> None:
         (["optimizer.lr=0"], "optimizer.lr"),
         (["vocab.min_freq=0"], "vocab.min_freq"),
         (["decoding.max_len=0"], "decoding.max_len"),
+        (["decoding.length_penalty=-0.5"], "decoding.length_penalty"),
+        (["decoding.length_penalty=1e300"], "decoding.length_penalty"),
         (["data=files"] + FILES_DATA[:3], "data.val_tgt"),  # val_tgt missing
     ],
 )

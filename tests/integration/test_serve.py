@@ -17,6 +17,8 @@ from typing import Any
 import httpx
 import pytest
 import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from tiny_checkpoint import save_tiny_checkpoint
 
 from nmt.checkpoint import load_checkpoint, save_checkpoint
@@ -176,6 +178,10 @@ BAD: list[tuple[str, dict[str, Any], int, str]] = [
     ("top_p 0", {"json": {"text": "s1", "strategy": "sample", "top_p": 0.0}}, 422, "top_p"),
     ("seed < 0", {"json": {"text": "s1", "strategy": "sample", "seed": -1}}, 422, "seed"),
     ("body over", {"json": {"text": "s1 " * 500}}, 413, "max_body_bytes=1024"),
+    ("lone surrogate", {"content": b'{"text": "s1 \\ud800"}'}, 422, "text[0] holds a lone"),
+    ("infinite", {"content": b'{"text": "s1", "temperature": 1e400}'}, 422, "finite"),
+    ("nested deep", {"content": b"[" * 100000 + b"]" * 100000}, 413, "max_body_bytes"),
+    ("length_penalty", {"json": {"text": "s1", "length_penalty": 1e300}}, 422, "length_penalty"),
 ]
 
 
@@ -207,6 +213,47 @@ def test_oversized_body_is_refused_by_the_bytes_read(engine: Engine, headers) ->
         app, {"method": "POST", "url": "/translate", "content": chunks(5000), "headers": headers}
     )
     assert bad.status_code == 413 and "max_body_bytes=1024" in bad.json()["error"]
+
+
+OPTIONS = ["strategy", "beam_size", "n_best", "length_penalty", "temperature", "top_k", "top_p"]
+OPTIONS += ["seed", "replace_unk", "attention", "bogus"]
+VALUES = st.one_of(
+    st.sampled_from(["greedy", "beam", "sample"]),
+    st.integers(-3, 20),
+    st.integers(-(2**70), 2**70),
+    st.floats(allow_nan=False, width=32),
+    st.booleans(),
+    st.none(),
+    st.text(max_size=4),
+    st.lists(st.integers(0, 3), max_size=2),
+)
+TEXTS = st.one_of(
+    st.text(max_size=40), st.lists(st.text(max_size=20), max_size=5), st.integers(), st.none()
+)
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(text=TEXTS, options=st.dictionaries(st.sampled_from(OPTIONS), VALUES, max_size=4))
+def test_no_request_is_a_server_error(engine: Engine, text: Any, options: dict[str, Any]) -> None:
+    """Whatever the values, the answer is a translation or a 4xx naming the problem."""
+    app = create_app(engine, serve_config(max_lines=4, max_line_chars=30))
+    (response,) = call(app, post({"text": text, **options}))
+    assert response.status_code in (200, 400, 413, 422), response.text
+    data = response.json()
+    if response.status_code == 200:
+        lines = [text] if isinstance(text, str) else text
+        assert [line["source"] for line in data["translations"]] == lines
+    else:
+        assert data["error"]
+
+
+def test_json_nested_past_pythons_recursion_limit_is_a_400(engine: Engine) -> None:
+    body = b'{"text": ' + b"[" * 5000 + b"]" * 5000 + b"}"
+    request = {"method": "POST", "url": "/translate", "content": body}
+    (bad,) = call(create_app(engine, serve_config()), request)
+    assert bad.status_code == 400 and "nested too deeply" in bad.json()["error"]
 
 
 def test_field_errors_are_listed_with_their_location(engine: Engine) -> None:

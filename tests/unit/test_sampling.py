@@ -127,6 +127,15 @@ def test_tiny_temperature_gives_the_most_probable_token(temperature: float) -> N
     assert pick(log_probs).tolist() == [0, 1]
 
 
+@pytest.mark.parametrize("top_p", [1e-30, 1e-300])
+def test_tiny_top_p_keeps_the_most_probable_token(top_p: float) -> None:
+    """top_p rounds to 0 in float32 here; the most probable token must stay."""
+    logits = torch.tensor([[-1.0, -0.5, -3.0]])
+    assert filter_logits(logits, top_p=top_p).isfinite().tolist() == [[False, True, False]]
+    pick = sampling_picker(temperature=1.0, top_k=0, top_p=top_p, generator=None)
+    assert pick(logits.log_softmax(-1)).tolist() == [1]
+
+
 @pytest.mark.parametrize(
     ("options", "key"),
     [

@@ -47,11 +47,9 @@ function describeModel(info) {
   if (info.languages.src) parts.push(info.languages.src + " \u2192 " + info.languages.tgt);
   parts.push(info.parameters.toLocaleString("en") + " parameters");
   if (info.step !== null) parts.push("step " + info.step + ", epoch " + info.epoch);
-  if (info.val.bleu !== null && info.val.bleu !== undefined) {
-    parts.push("val BLEU " + info.val.bleu.toFixed(2));
-  }
+  if (typeof info.val.bleu === "number") parts.push("val BLEU " + info.val.bleu.toFixed(2));
   for (const [split, scores] of Object.entries(info.test)) {
-    parts.push(split + " BLEU " + scores.bleu.toFixed(2));
+    if (typeof scores.bleu === "number") parts.push(split + " BLEU " + scores.bleu.toFixed(2));
   }
   return parts.join(" \u00b7 ");
 }
