@@ -194,7 +194,11 @@ async def client_loop(
 
 
 async def send_load(url: str, chunks: list[list[str]], args: argparse.Namespace) -> Load:
-    limits = httpx.Limits(max_connections=args.clients, max_keepalive_connections=args.clients)
+    # idle connections are dropped before the server's 5 s keep-alive ends, so that
+    # no request goes out on a connection the server is closing at that moment
+    limits = httpx.Limits(
+        max_connections=args.clients, max_keepalive_connections=args.clients, keepalive_expiry=2.0
+    )
     async with httpx.AsyncClient(base_url=url, limits=limits, timeout=300) as client:
         warm = Load(0, 0, 0.0, [], [])
         await asyncio.gather(
@@ -278,7 +282,7 @@ def report(r: Result) -> None:
     command = " ".join(["python scripts/bench_serve.py", *map(shlex.quote, sys.argv[1:])])
     entry = [
         f"### {r.loaded.path.name} ({r.loaded.train_config.model.arch}) on {r.device}, "
-        f"{args.clients} clients, {args.decoding}",
+        f"{args.clients} clients, {args.lines_per_request} line(s) per request, {args.decoding}",
         "",
         f"- command: `{command}`",
         f"- model: {model_facts(r.loaded)}",

@@ -33,7 +33,7 @@ FLAGS = [
     "--disable-component-update",
     "--disable-sync",
     "--disable-dev-shm-usage",
-    "--window-size=1280,860",
+    "--window-size=1280,1000",
 ]
 
 
@@ -141,7 +141,9 @@ def choose_hypothesis(driver: Any, index: int) -> PageView:
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--checkpoint", required=True)
-    p.add_argument("--text", default="Ein kleines Mädchen klettert in ein Spielhaus aus Holz.")
+    p.add_argument(
+        "--text", default="Ein Mädchen in einem Karateanzug bricht ein Brett mit einem Tritt."
+    )
     p.add_argument("--beam-size", type=int, default=5)
     p.add_argument("--n-best", type=int, default=3)
     p.add_argument("--out", default="docs/serve.png")
