@@ -22,6 +22,7 @@ from nmt.config import (
     ConfigError,
     DataCommandConfig,
     EvaluateConfig,
+    ServeConfig,
     TrainConfig,
     TranslateConfig,
     register_configs,
@@ -35,6 +36,7 @@ COMMANDS = {
     "evaluate": "score a checkpoint: checkpoint=PATH split=NAME (or src= ref=)",
     "translate": "translate a file: checkpoint=PATH input=FILE|- output=FILE|-",
     "data": "fetch and verify Multi30k, print line and token statistics",
+    "serve": "HTTP API and web page: checkpoint=PATH [host=127.0.0.1 port=8000]",
 }
 
 
@@ -94,11 +96,19 @@ def data_app(cfg: DictConfig) -> None:
     _run("data", cfg, DataCommandConfig, data.run)
 
 
+@hydra.main(config_path=CONFIG_PATH, config_name="serve", version_base="1.3")
+def serve_app(cfg: DictConfig) -> None:
+    from nmt.commands import serve
+
+    _run("serve", cfg, ServeConfig, serve.run)
+
+
 APPS: dict[str, Callable[[], None]] = {
     "train": train_app,
     "evaluate": evaluate_app,
     "translate": translate_app,
     "data": data_app,
+    "serve": serve_app,
 }
 
 

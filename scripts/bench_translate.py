@@ -26,26 +26,20 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
-from omegaconf import OmegaConf
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import command_line, machine  # noqa: E402
 
-import nmt  # noqa: E402
 from nmt.checkpoint import load_checkpoint  # noqa: E402
 from nmt.commands.common import LoadedModel, load_model  # noqa: E402
-from nmt.config import DecodingConfig, to_dataclass  # noqa: E402
+from nmt.config import DecodingConfig, decoding_preset  # noqa: E402
 from nmt.data.corpus import ParallelText, load_split, read_parallel  # noqa: E402
 from nmt.decoding.greedy import output_limits  # noqa: E402
 from nmt.metrics import score_translations  # noqa: E402
 from nmt.translation import translate_ids  # noqa: E402
 from nmt.utils import pick_device  # noqa: E402
 
-SECTION_START = "<!-- bench_translate:start -->"
-SECTION_END = "<!-- bench_translate:end -->"
-ENTRY = "<!-- bench_translate:entry {} -->"
-ENTRY_RE = re.compile(r"<!-- bench_translate:entry (.+?) -->\n")
 HEADING = "## Decoding: greedy vs beam, batched vs one at a time (`scripts/bench_translate.py`)"
 
 
@@ -79,11 +73,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def preset(name: str, **overrides: object) -> DecodingConfig:
     """The decoding config that ``decoding=<name>`` selects, with overrides."""
-    path = Path(nmt.__file__).parent / "configs" / "decoding" / f"{name}.yaml"
-    values = OmegaConf.to_container(OmegaConf.load(path))
-    assert isinstance(values, dict)
-    values.update({k: v for k, v in overrides.items() if v is not None})
-    return to_dataclass(values, DecodingConfig)
+    return replace(decoding_preset(name), **{k: v for k, v in overrides.items() if v is not None})
 
 
 def load_data(args: argparse.Namespace, loaded: LoadedModel) -> ParallelText:
@@ -234,22 +224,26 @@ def report(
     print(f"wrote {path}")
 
 
-def update_section(text: str, key: str, entry: str) -> str:
-    """``text`` with this script's section holding ``entry`` under ``key``
+def update_section(
+    text: str, key: str, entry: str, *, name: str = "bench_translate", heading: str = HEADING
+) -> str:
+    """``text`` with the section of script ``name`` holding ``entry`` under ``key``
     (replacing an entry of the same key); the rest of the file is kept."""
     key = key.replace("--", "- -")  # never end the HTML comment early
+    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
     entries: dict[str, str] = {}
-    if SECTION_START in text and SECTION_END in text:
-        head, rest = text.split(SECTION_START, 1)
-        body, tail = rest.split(SECTION_END, 1)
-        parts = ENTRY_RE.split(body)  # [heading, key1, entry1, key2, entry2, ...]
+    if start in text and end in text:
+        head, rest = text.split(start, 1)
+        body, tail = rest.split(end, 1)
+        pattern = re.compile(rf"<!-- {re.escape(name)}:entry (.+?) -->\n")
+        parts = pattern.split(body)  # [heading, key1, entry1, key2, entry2, ...]
         entries = {k: v.strip() + "\n" for k, v in zip(parts[1::2], parts[2::2])}
     else:  # no section yet: append one (or start the file)
         head = text.rstrip("\n") + "\n\n" if text.strip() else "# Performance\n\n"
         tail = "\n"
     entries[key] = entry.strip() + "\n"
-    body = "".join(f"\n{ENTRY.format(k)}\n{v}" for k, v in entries.items())
-    return f"{head}{SECTION_START}\n{HEADING}\n{body}{SECTION_END}{tail}"
+    body = "".join(f"\n<!-- {name}:entry {k} -->\n{v}" for k, v in entries.items())
+    return f"{head}{start}\n{heading}\n{body}{end}{tail}"
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -17,7 +17,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from nmt.config import CellType, InitKind, SutskeverConfig, TokenizerKind, VocabConfig
+from nmt.config import (
+    BahdanauConfig,
+    CellType,
+    InitKind,
+    SutskeverConfig,
+    TokenizerKind,
+    VocabConfig,
+)
 from nmt.data.batching import collate
 from nmt.data.pipeline import TextPipeline
 from nmt.data.tokenizer import Tokenizer
@@ -132,9 +139,8 @@ def _tiny_model_factory(pipeline: TextPipeline) -> TinyModelFactory:
             "init_range": 0.1,
         }
         options.update(overrides)
-        sizes = pipeline.vocab_sizes
         torch.manual_seed(seed)
-        return build_model(SutskeverConfig(**options), sizes)  # type: ignore[arg-type]
+        return build_model(SutskeverConfig(**options), pipeline.vocab_sizes)  # type: ignore[arg-type]
 
     return make
 
@@ -146,20 +152,19 @@ def make_tiny_model(tiny_pipeline: TextPipeline) -> TinyModelFactory:
     return _tiny_model_factory(tiny_pipeline)
 
 
-@pytest.fixture(scope="session")
-def _trained_state(
-    tiny_pipeline: TextPipeline, tiny_examples: list[tuple[list[int], list[int]]]
+def _fit(
+    model: Seq2Seq, pipeline: TextPipeline, examples: list[tuple[list[int], list[int]]]
 ) -> dict[str, torch.Tensor]:
-    model = _tiny_model_factory(tiny_pipeline)(seed=0)
+    """Train ``model`` for TRAIN_EPOCHS on ``examples`` (Adam, batches of 32); its weights."""
     optimizer = torch.optim.Adam(model.parameters(), lr=0.02)
-    vocab = tiny_pipeline.tgt_vocab
+    vocab = pipeline.tgt_vocab
     model.train()
     for epoch in range(TRAIN_EPOCHS):
-        order = random.Random(epoch).sample(range(len(tiny_examples)), len(tiny_examples))
+        order = random.Random(epoch).sample(range(len(examples)), len(examples))
         for start in range(0, len(order), 32):
             chunk = order[start : start + 32]
             batch = collate(
-                [tiny_examples[i] for i in chunk],
+                [examples[i] for i in chunk],
                 chunk,
                 pad_idx=vocab.pad_idx,
                 bos_idx=vocab.bos_idx,
@@ -171,6 +176,14 @@ def _trained_state(
     return {k: v.clone() for k, v in model.state_dict().items()}
 
 
+@pytest.fixture(scope="session")
+def _trained_state(
+    tiny_pipeline: TextPipeline, tiny_examples: list[tuple[list[int], list[int]]]
+) -> dict[str, torch.Tensor]:
+    model = _tiny_model_factory(tiny_pipeline)(seed=0)
+    return _fit(model, tiny_pipeline, tiny_examples)
+
+
 @pytest.fixture
 def trained_tiny_model(
     tiny_pipeline: TextPipeline, _trained_state: dict[str, torch.Tensor]
@@ -180,6 +193,22 @@ def trained_tiny_model(
     model = _tiny_model_factory(tiny_pipeline)(seed=0)
     model.load_state_dict(_trained_state)
     return model.eval()
+
+
+# A small attention model, for the tests that show attention (the server's page).
+TINY_ATTENTION = BahdanauConfig(emb_dim=16, hidden_dim=32, dropout=0.0)
+
+
+@pytest.fixture(scope="session")
+def trained_tiny_attention(
+    tiny_pipeline: TextPipeline, tiny_examples: list[tuple[list[int], list[int]]]
+) -> tuple[Seq2Seq, BahdanauConfig]:
+    """A Bahdanau model trained like ``trained_tiny_model`` (in eval mode), and its
+    config.  One copy serves the session: use it, do not change it."""
+    torch.manual_seed(0)
+    model = build_model(TINY_ATTENTION, tiny_pipeline.vocab_sizes)
+    _fit(model, tiny_pipeline, tiny_examples)
+    return model.eval(), TINY_ATTENTION
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ One module per concern; every public name is re-exported here, so
 - ``training``: OptimizerConfig, SchedulerConfig, TrainerConfig
 - ``decoding``: DecodingConfig
 - ``roots``: TrainConfig, EvaluateConfig, TranslateConfig, DataCommandConfig
+- ``serve``: ServeConfig, decoding_preset
 - ``convert``: to_dataclass, to_plain, train/model config from plain data
 - ``store``: register_configs (the only module that imports Hydra)
 """
@@ -53,6 +54,7 @@ from nmt.config.roots import (
     TrainConfig,
     TranslateConfig,
 )
+from nmt.config.serve import ServeConfig, decoding_preset
 from nmt.config.store import register_configs
 from nmt.config.training import (
     BestMetric,
@@ -67,6 +69,8 @@ from nmt.config.training import (
 )
 
 __all__ = [
+    "ServeConfig",
+    "decoding_preset",
     "MODEL_CONFIGS",
     "MULTI30K_LANGS",
     "AttentionScore",

@@ -63,8 +63,11 @@ class DecodingConfig:
                 f"decoding.n_best={self.n_best} needs decoding=beam or decoding=sample "
                 "(greedy gives one hypothesis)"
             )
-        if self.length_penalty < 0:
-            raise ConfigError("decoding.length_penalty must be >= 0 (0 = none)")
+        if not 0 <= self.length_penalty <= 10:  # ((5 + |Y|) / 6)^alpha overflows further up
+            raise ConfigError(
+                f"decoding.length_penalty={self.length_penalty} must be in [0, 10] "
+                "(0 = none; Wu et al. 2016 use 0.6 to 1)"
+            )
 
     def _check_sampling(self) -> None:
         if self.temperature <= 0:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from nmt.config.model import MODEL_CONFIGS
 from nmt.config.roots import DataCommandConfig, EvaluateConfig, TrainConfig, TranslateConfig
+from nmt.config.serve import ServeConfig
 
 # stored name -> root schema of a command (the first entry of <command>.yaml)
 COMMAND_SCHEMAS: dict[str, type] = {
@@ -17,6 +18,7 @@ COMMAND_SCHEMAS: dict[str, type] = {
     "evaluate_schema": EvaluateConfig,
     "translate_schema": TranslateConfig,
     "data_schema": DataCommandConfig,
+    "serve_schema": ServeConfig,
 }
 
 

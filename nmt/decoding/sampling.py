@@ -29,7 +29,9 @@ def filter_logits(logits: Tensor, *, top_k: int = 0, top_p: float = 1.0) -> Tens
         ordered, index = logits.sort(dim=-1, descending=True)
         probs = ordered.softmax(dim=-1)
         mass_before = probs.cumsum(dim=-1) - probs  # of the more probable tokens
-        ordered = ordered.masked_fill(mass_before >= top_p, float("-inf"))
+        drop = mass_before >= top_p
+        drop[:, 0] = False  # a top_p below float32's range must not drop every token
+        ordered = ordered.masked_fill(drop, float("-inf"))
         logits = torch.full_like(logits, float("-inf")).scatter(-1, index, ordered)
     return logits
 
@@ -39,8 +41,13 @@ def sampling_picker(
 ) -> TokenPicker:
     """A token picker for :func:`decode_loop` that samples from the filtered distribution."""
 
+    # the most probable token keeps logit 0, so that a tiny temperature (even one
+    # below float32's range) sharpens towards argmax instead of giving NaNs
+    scale = max(temperature, torch.finfo(torch.float32).tiny)
+
     def pick(log_probs: Tensor) -> Tensor:
-        logits = filter_logits(log_probs / temperature, top_k=top_k, top_p=top_p)
+        shifted = log_probs - log_probs.max(dim=-1, keepdim=True).values
+        logits = filter_logits(shifted / scale, top_k=top_k, top_p=top_p)
         return torch.multinomial(logits.softmax(dim=-1), 1, generator=generator)[:, 0]
 
     return pick

@@ -32,6 +32,7 @@ from nmt.config import (
     DataCommandConfig,
     EvaluateConfig,
     ModelConfig,
+    ServeConfig,
     TrainConfig,
     TranslateConfig,
     register_configs,
@@ -46,9 +47,14 @@ SCHEMAS: dict[str, type] = {
     "evaluate": EvaluateConfig,
     "translate": TranslateConfig,
     "data": DataCommandConfig,
+    "serve": ServeConfig,
 }
 # overrides a command needs before it validates (its MISSING keys)
-REQUIRED: dict[str, list[str]] = {"evaluate": ["checkpoint=x"], "translate": ["checkpoint=x"]}
+REQUIRED: dict[str, list[str]] = {
+    "evaluate": ["checkpoint=x"],
+    "translate": ["checkpoint=x"],
+    "serve": ["checkpoint=x"],
+}
 FILES_DATA = [
     f"data.{split}_{side}=/nowhere/{split}.{side}"
     for split in ("train", "val", "test")
@@ -173,7 +179,7 @@ def test_command_composes_and_validates(command: str) -> None:
         assert isinstance(cfg.model, MODEL_CONFIGS[cfg.model.arch])
 
 
-@pytest.mark.parametrize("command", ["evaluate", "translate"])
+@pytest.mark.parametrize("command", ["evaluate", "translate", "serve"])
 def test_checkpoint_is_required(command: str) -> None:
     cfg = compose(config_name=command)
     with pytest.raises(OmegaConfBaseException, match="checkpoint"):
@@ -320,6 +326,8 @@ def test_unknown_group_option_fails(option: str) -> None:
         (["optimizer.lr=0"], "optimizer.lr"),
         (["vocab.min_freq=0"], "vocab.min_freq"),
         (["decoding.max_len=0"], "decoding.max_len"),
+        (["decoding.length_penalty=-0.5"], "decoding.length_penalty"),
+        (["decoding.length_penalty=1e300"], "decoding.length_penalty"),
         (["data=files"] + FILES_DATA[:3], "data.val_tgt"),  # val_tgt missing
     ],
 )

@@ -120,6 +120,23 @@ def test_sampler_draws_only_kept_tokens_and_is_seeded() -> None:
     assert set(cold(log_probs).tolist()) == {0}
 
 
+@pytest.mark.parametrize("temperature", [1e-30, 1e-300, 5e-324])
+def test_tiny_temperature_gives_the_most_probable_token(temperature: float) -> None:
+    """Logits / temperature overflow float32 here; the draw must still be the argmax."""
+    log_probs = torch.tensor([[-40.0, -41.0, -60.0], [-90.0, -80.0, -85.0]])
+    pick = sampling_picker(temperature=temperature, top_k=0, top_p=0.9, generator=None)
+    assert pick(log_probs).tolist() == [0, 1]
+
+
+@pytest.mark.parametrize("top_p", [1e-30, 1e-300])
+def test_tiny_top_p_keeps_the_most_probable_token(top_p: float) -> None:
+    """top_p rounds to 0 in float32 here; the most probable token must stay."""
+    logits = torch.tensor([[-1.0, -0.5, -3.0]])
+    assert filter_logits(logits, top_p=top_p).isfinite().tolist() == [[False, True, False]]
+    pick = sampling_picker(temperature=1.0, top_k=0, top_p=top_p, generator=None)
+    assert pick(logits.log_softmax(-1)).tolist() == [1]
+
+
 @pytest.mark.parametrize(
     ("options", "key"),
     [

@@ -1,0 +1,100 @@
+"""`nmt serve`: the HTTP server and web page over a checkpoint.
+
+The one place where the server meets the model: it loads the checkpoint with
+the loader `nmt translate` uses (so whatever that loader accepts - an ensemble
+later - is served the same way), hands the server a translate function built
+on ``translate_nbest``, and gathers the facts ``/info`` shows.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from nmt.checkpoint import load_checkpoint, run_dir_of
+from nmt.commands.common import LoadedModel, load_model
+from nmt.config import DataSource, DecodingConfig, ServeConfig, to_plain
+from nmt.serve.app import Engine, create_app, run_server
+from nmt.translation import Translation, translate_nbest
+from nmt.utils import pick_device
+
+log = logging.getLogger(__name__)
+
+
+def make_engine(cfg: ServeConfig) -> Engine:
+    device = pick_device(cfg.device)
+    loaded = load_model(cfg.checkpoint, device)
+
+    def translate(
+        lines: list[str], decoding: DecodingConfig, keep_attention: bool
+    ) -> list[list[Translation]]:
+        return translate_nbest(
+            loaded.model, lines, loaded.pipeline, decoding, device, keep_attention=keep_attention
+        )
+
+    return Engine(translate=translate, info=model_info(loaded) | {"device": str(device)})
+
+
+def model_info(loaded: LoadedModel) -> dict[str, Any]:
+    """Architecture, languages, size, training progress and scores of the checkpoint."""
+    data = load_checkpoint(loaded.path)
+    state, val = data.get("trainer_state") or {}, data.get("val_metrics") or {}
+    cfg = loaded.train_config
+    multi30k = cfg.data.source == DataSource.multi30k
+    return {
+        "checkpoint": str(loaded.path),
+        "architecture": cfg.model.arch,
+        "model": to_plain(cfg.model),
+        "languages": {
+            "src": cfg.data.src_lang if multi30k else None,
+            "tgt": cfg.data.tgt_lang if multi30k else None,
+        },
+        "data": cfg.data.source.value,
+        "parameters": sum(p.numel() for p in loaded.model.parameters()),
+        "step": state.get("step"),
+        "epoch": state.get("epoch"),
+        # the checkpoint keeps the validation scores of the epoch it was saved
+        # after, but not sacreBLEU's signature
+        "val": {
+            "bleu": val.get("val_bleu"),
+            "loss": val.get("val_loss"),
+            "ppl": val.get("val_ppl"),
+            "signature": None,
+        },
+        "test": test_scores(loaded.path),
+    }
+
+
+def test_scores(checkpoint: Path) -> dict[str, Any]:
+    """Test BLEU with signature per split, from the run's summary.json, which
+    `nmt train` writes after scoring its ``checkpoints/best.pt`` (so only for that file)."""
+    summary = run_dir_of(checkpoint) / "summary.json"
+    if checkpoint.name != "best.pt" or checkpoint.parent.name != "checkpoints":
+        return {}
+    try:
+        tests = json.loads(summary.read_text(encoding="utf-8")).get("test") or {}
+    except (OSError, ValueError, AttributeError):
+        return {}
+    keys = ("bleu", "signature", "chrf", "chrf_signature", "num_sentences")
+    return {split: {k: report.get(k) for k in keys} for split, report in tests.items()}
+
+
+def run(cfg: ServeConfig, out_dir: Path | None = None) -> None:
+    """Serve until interrupted."""
+    engine = make_engine(cfg)
+    if cfg.host not in ("127.0.0.1", "localhost", "::1"):
+        log.warning("host=%s: the server is reachable from other machines", cfg.host)
+    log.info(
+        "serving %s (%s, %s parameters, torch threads %d) on http://%s:%d/",
+        engine.info["checkpoint"],
+        engine.info["architecture"],
+        f"{engine.info['parameters']:,}",
+        torch.get_num_threads(),
+        cfg.host,
+        cfg.port,
+    )
+    run_server(create_app(engine, cfg), cfg)
