@@ -36,48 +36,56 @@ def search(
     generator to every batch of a corpus so that batches differ.
     """
     limits: dict[str, Any] = {
+        "bos_idx": bos_idx,
+        "eos_idx": eos_idx,
         "max_len": decoding.max_len,
         "max_len_ratio": decoding.max_len_ratio,
         "min_len": decoding.min_len,
     }
+    if decoding.strategy == DecodingStrategy.greedy:
+        return _greedy(model, src, src_lengths, decoding, keep_attention, limits)
     if decoding.strategy == DecodingStrategy.beam:
         return beam_search(
             model,
             src,
             src_lengths,
-            bos_idx=bos_idx,
-            eos_idx=eos_idx,
             beam_size=decoding.beam_size,
             n_best=decoding.n_best,
             length_penalty=decoding.length_penalty,
             keep_attention=keep_attention,
             **limits,
         )
-    if decoding.strategy == DecodingStrategy.sample:
-        return sample(
-            model,
-            src,
-            src_lengths,
-            bos_idx=bos_idx,
-            eos_idx=eos_idx,
-            num_samples=decoding.n_best,
-            temperature=decoding.temperature,
-            top_k=decoding.top_k,
-            top_p=decoding.top_p,
-            generator=generator or make_generator(decoding.seed, src.device),
-            length_penalty=decoding.length_penalty,
-            keep_attention=keep_attention,
-            **limits,
-        )
-    ids, scores, attentions = decode_loop(
-        model, src, src_lengths, bos_idx=bos_idx, eos_idx=eos_idx, **limits
+    return sample(
+        model,
+        src,
+        src_lengths,
+        num_samples=decoding.n_best,
+        temperature=decoding.temperature,
+        top_k=decoding.top_k,
+        top_p=decoding.top_p,
+        generator=generator or make_generator(decoding.seed, src.device),
+        length_penalty=decoding.length_penalty,
+        keep_attention=keep_attention,
+        **limits,
     )
+
+
+def _greedy(
+    model: Seq2Seq,
+    src: Tensor,
+    src_lengths: Tensor,
+    decoding: DecodingConfig,
+    keep_attention: bool,
+    limits: dict[str, Any],
+) -> list[list[Hypothesis]]:
+    """The argmax step loop, one hypothesis per sentence."""
+    ids, scores, attentions = decode_loop(model, src, src_lengths, **limits)
     hyps = to_hypotheses(
         ids,
         scores,
         attentions,
         src_lengths,
-        eos_idx=eos_idx,
+        eos_idx=limits["eos_idx"],
         alpha=decoding.length_penalty,
         keep_attention=keep_attention,
     )
