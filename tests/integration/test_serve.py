@@ -363,7 +363,7 @@ def test_serve_config_composes_with_localhost_default() -> None:
     [
         (
             ["checkpoint=/nowhere/none.pt"],
-            "nmt serve: error: checkpoint not found: /nowhere/none.pt",
+            "nmt serve: error: no checkpoint at /nowhere/none.pt: not found",
         ),
         (["checkpoint=x.pt", "port=0"], "nmt serve: error: port=0 must be in [1, 65535]"),
         (["checkpoint=x.pt", "max_lines=-1"], "nmt serve: error: max_lines=-1 must be >= 1"),
