@@ -25,6 +25,7 @@ class VocabSizes:
     tgt: int
     src_pad: int
     tgt_pad: int
+    joint: bool = False  # one vocabulary for both languages (model.tie_embeddings=all)
 
 
 Builder = Callable[[Any, VocabSizes], "Seq2Seq"]
