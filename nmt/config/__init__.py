@@ -37,6 +37,7 @@ from nmt.config.decoding import DecodingConfig, DecodingStrategy
 from nmt.config.errors import ConfigError
 from nmt.config.model import (
     MODEL_CONFIGS,
+    TIE_ALL,
     AttentionScore,
     BahdanauConfig,
     CellType,
@@ -73,6 +74,7 @@ __all__ = [
     "ServeConfig",
     "decoding_preset",
     "MODEL_CONFIGS",
+    "TIE_ALL",
     "MULTI30K_LANGS",
     "AttentionScore",
     "BahdanauConfig",
