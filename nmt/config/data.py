@@ -100,16 +100,22 @@ class TokenizerConfig:
         if not 0.0 < self.character_coverage <= 1.0:
             raise ConfigError("tokenizer.character_coverage must be in (0, 1]")
         if self.sample_alpha < 0.0 or not 0.0 <= self.bpe_dropout < 1.0:
-            raise ConfigError("tokenizer.sample_alpha must be >= 0, tokenizer.bpe_dropout in [0, 1)")
+            raise ConfigError(
+                "tokenizer.sample_alpha must be >= 0, tokenizer.bpe_dropout in [0, 1)"
+            )
         if self.nbest_size == 0 or self.nbest_size < -1:
             raise ConfigError("tokenizer.nbest_size must be -1 (all) or >= 1")
         self._check_regularization()
 
     def _check_regularization(self) -> None:
         if self.sample_alpha > 0 and self.model_type != SubwordModel.unigram:
-            raise ConfigError("tokenizer.sample_alpha needs model_type=unigram; BPE uses bpe_dropout")
+            raise ConfigError(
+                "tokenizer.sample_alpha needs model_type=unigram; BPE uses bpe_dropout"
+            )
         if self.bpe_dropout > 0 and self.model_type != SubwordModel.bpe:
-            raise ConfigError("tokenizer.bpe_dropout needs model_type=bpe; unigram uses sample_alpha")
+            raise ConfigError(
+                "tokenizer.bpe_dropout needs model_type=bpe; unigram uses sample_alpha"
+            )
         if self.regularizes and self.kind != TokenizerKind.sentencepiece:
             raise ConfigError("tokenizer.sample_alpha / bpe_dropout need tokenizer=sentencepiece")
 

@@ -57,7 +57,7 @@ def _tie_choice(value: Any) -> bool | str:
     if isinstance(value, bool):
         return value
     text = str(value).strip().lower()
-    choices = {"false": False, "true": True, TIE_ALL: TIE_ALL}
+    choices: dict[str, bool | str] = {"false": False, "true": True, TIE_ALL: TIE_ALL}
     if text not in choices:
         raise ConfigError(f"model.tie_embeddings={value!r}: choose false, true or all")
     return choices[text]

@@ -102,7 +102,9 @@ def test_models_are_cached_by_text_and_settings(
     monkeypatch.setattr(subword, "train_model", no_training)
     assert subword.cached_model(lines, cfg, VocabConfig(), tmp_path) == model
     with pytest.raises(AssertionError, match="trained again"):  # other settings: other key
-        subword.cached_model(lines, dataclasses.replace(cfg, vocab_size=301), VocabConfig(), tmp_path)
+        subword.cached_model(
+            lines, dataclasses.replace(cfg, vocab_size=301), VocabConfig(), tmp_path
+        )
 
 
 def test_pieces_are_the_vocabulary_with_nmts_specials(tmp_path: Path) -> None:
@@ -182,7 +184,9 @@ def test_replace_unk_copies_source_pieces(tmp_path: Path) -> None:
     (line,) = translate_nbest(model, ["Hund"], pipe, options, CPU)
     assert line[0].tokens and set(line[0].tokens) <= set(line[0].src_tokens)
     assert "⁇" not in line[0].text and "Hund" in line[0].text
-    plain = translate_texts(model, ["Hund"], pipe, dataclasses.replace(options, replace_unk=False), CPU)
+    plain = translate_texts(
+        model, ["Hund"], pipe, dataclasses.replace(options, replace_unk=False), CPU
+    )
     assert "⁇" in plain[0]  # sentencepiece's own spelling of <unk>
 
 
@@ -275,7 +279,9 @@ def test_tie_embeddings_values() -> None:
     assert LuongConfig(tie_embeddings="ALL", emb_dim=8, hidden_dim=8).tie_embeddings == "all"
     assert LuongConfig(tie_embeddings="true", emb_dim=8, hidden_dim=8).tie_embeddings is True
     assert LuongConfig(tie_embeddings=False).tie_embeddings is False
-    with pytest.raises(ConfigError, match=r"model\.tie_embeddings='both': choose false, true or all"):
+    with pytest.raises(
+        ConfigError, match=r"model\.tie_embeddings='both': choose false, true or all"
+    ):
         LuongConfig(tie_embeddings="both")
     with pytest.raises(ConfigError, match=r"model\.tie_embeddings=all .*emb_dim == "):
         LuongConfig(tie_embeddings="all", emb_dim=8, hidden_dim=16)
