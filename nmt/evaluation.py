@@ -115,7 +115,7 @@ def evaluate(
         ppl=perplexity(nll, tokens),
         bleu=scores.bleu,
         bleu_lc=scores.bleu_lc,
-        bleu_tok_lc=tokenized_bleu(tok.tokenize_many(hyps), tok.tokenize_many(refs)),
+        bleu_tok_lc=tokenized_bleu(tok.words(hyps), tok.words(refs)),
         chrf=scores.chrf,
         signature=scores.bleu_signature,
         chrf_signature=scores.chrf_signature,

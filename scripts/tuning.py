@@ -6,6 +6,8 @@ Everything is measured on the validation split, never on a test split.
     python scripts/tuning.py decoding --checkpoint outputs/.../best.pt --name cpu_fast
     # training: a Hydra sweep's jobs (e.g. `nmt train experiment=luong_sweep`)
     python scripts/tuning.py sweep outputs/sweeps/luong_sweep
+    # word vs sentencepiece: finished `nmt train` run dirs, either direction
+    python scripts/tuning.py --tokenizer-compare outputs/RUN1 outputs/RUN2 ...
 
 Each command writes (or replaces) its own section of docs/tuning.md; finished
 evaluations are reused, so a second call only rewrites the table.
@@ -21,7 +23,14 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from _common import ROOT, decoding_overrides, machine, nmt_command, update_file_section
+from _common import (
+    ROOT,
+    command_line,
+    decoding_overrides,
+    machine,
+    nmt_command,
+    update_file_section,
+)
 
 from nmt.training.logger import MetricsLog
 
@@ -130,9 +139,82 @@ def run_sweep(args: argparse.Namespace) -> None:
     write_section(f"sweep-{sweep.name}", "\n".join(lines))
 
 
+def tokenizer_label(config: dict[str, Any]) -> str:
+    """The tokenizer of a run's config.yaml, with its subword settings."""
+    tok = config.get("tokenizer", {})
+    kind = str(tok.get("kind", "spacy"))
+    if kind != "sentencepiece":
+        return f"{kind} words" if kind in ("spacy", "whitespace") else kind
+    label = f"sentencepiece {tok.get('model_type', 'unigram')} {tok.get('vocab_size', 8000)}"
+    label += " joint" if tok.get("joint", True) else " per language"
+    if tok.get("sample_alpha", 0.0):
+        label += f", sampling alpha {tok['sample_alpha']}"
+    if tok.get("bpe_dropout", 0.0):
+        label += f", BPE-dropout {tok['bpe_dropout']}"
+    return label
+
+
+def tokenizer_row(run: Path) -> dict[str, Any]:
+    """One finished run's figures: best val BLEU and ppl over its epochs."""
+    summary_path = run / "summary.json"
+    if not summary_path.is_file():
+        raise SystemExit(f"{run}: no summary.json (the run has not finished)")
+    summary = json.loads(summary_path.read_text())
+    config = yaml.safe_load((run / ".hydra" / "config.yaml").read_text()) or {}
+    overrides = yaml.safe_load((run / ".hydra" / "overrides.yaml").read_text()) or []
+    epochs = MetricsLog(run).epoch_records()
+    data = config.get("data", {})
+    return {
+        "direction": f"{data.get('src_lang', '?')}->{data.get('tgt_lang', '?')}",
+        "tokenizer": tokenizer_label(config),
+        "epochs": summary["epochs"],
+        "params": summary.get("params"),
+        "val_bleu": max((r.get("val_bleu", float("nan")) for r in epochs), default=float("nan")),
+        "val_ppl": min((r.get("val_ppl", float("inf")) for r in epochs), default=float("inf")),
+        "minutes": summary["train_time_s"] / 60,
+        "command": " ".join(["nmt train", *overrides]),
+        "device": summary.get("device", "cpu"),
+        "threads": summary.get("cpu_threads"),
+    }
+
+
+def run_tokenizer_compare(runs: list[Path]) -> None:
+    rows = sorted(
+        (tokenizer_row(run) for run in runs), key=lambda r: (r["direction"], r["tokenizer"])
+    )
+    first = rows[0]
+    where = f"device {first['device']}, {machine(first['device'], first['threads'])}"
+    lines = [
+        "## Word vs sentencepiece: default recipe (val)",
+        "",
+        f"`{command_line('tuning.py')}`; runs trained on {where}; "
+        f"{dt.date.today()}.  BLEU and perplexity are the best over the run's epochs; the",
+        "perplexities of word and piece models are per token of different units, so",
+        "compare BLEU across tokenizers and perplexity only within one.",
+        "",
+        "| direction | tokenizer | epochs | params | val BLEU | val ppl | train min | command |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        params = f"{row['params'] / 1e6:.1f}M" if row["params"] else "-"
+        lines.append(
+            f"| {row['direction']} | {row['tokenizer']} | {row['epochs']} | {params} | "
+            f"{row['val_bleu']:.2f} | {row['val_ppl']:.2f} | {row['minutes']:.1f} | "
+            f"`{row['command']}` |"
+        )
+    write_section("tokenizer-compare", "\n".join(lines))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="what", required=True)
+    parser.add_argument(
+        "--tokenizer-compare",
+        nargs="+",
+        type=Path,
+        metavar="RUN_DIR",
+        help="tabulate finished `nmt train` runs (word vs sentencepiece)",
+    )
+    sub = parser.add_subparsers(dest="what")
     dec = sub.add_parser("decoding", help="greedy / beam x length penalty on one checkpoint")
     dec.add_argument("--checkpoint", required=True)
     dec.add_argument("--name", required=True, help="a name for the section and output folder")
@@ -146,7 +228,11 @@ def main() -> None:
     sw = sub.add_parser("sweep", help="tabulate a Hydra multirun of `nmt train`")
     sw.add_argument("sweep_dir", type=Path)
     args = parser.parse_args()
-    if args.what == "decoding":
+    if args.tokenizer_compare:
+        run_tokenizer_compare(args.tokenizer_compare)
+    elif args.what is None:
+        parser.error("give a command (decoding, sweep) or --tokenizer-compare RUN_DIR ...")
+    elif args.what == "decoding":
         run_decoding(args)
     else:
         run_sweep(args)

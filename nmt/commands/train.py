@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +19,9 @@ import torch
 from nmt.checkpoint import LAST, load_checkpoint, resolve_checkpoint
 from nmt.commands.common import evaluate_test_splits
 from nmt.config import TrainConfig, to_plain
-from nmt.data.batching import BucketBatchSampler, EpochBatches, Example
+from nmt.data.batching import BucketBatchSampler, EpochBatches, Example, padded_widths
 from nmt.data.corpus import load_split
-from nmt.data.pipeline import TextPipeline, build_training_data
+from nmt.data.pipeline import TextPipeline, build_training_data, epoch_sampler
 from nmt.evaluation import evaluate
 from nmt.models.registry import build_model
 from nmt.models.seq2seq import Seq2Seq
@@ -35,11 +36,14 @@ log = logging.getLogger(__name__)
 
 def training_data(
     cfg: TrainConfig, resume_data: dict[str, Any] | None
-) -> tuple[TextPipeline, list[Example]]:
-    """The training split as id pairs, and the pipeline that encoded them: a
-    resumed run keeps the tokenizers and vocabularies of its checkpoint."""
+) -> tuple[TextPipeline, list[Example], Callable[[int], list[Example]] | None]:
+    """The training split as id pairs, the pipeline that encoded them (a
+    resumed run keeps the tokenizers and vocabularies of its checkpoint), and
+    each epoch's re-sampled pairs under subword regularization (else None)."""
     resumed = None if resume_data is None else TextPipeline.from_state(resume_data)
-    return build_training_data(load_split(cfg.data, "train"), cfg, resumed)
+    text = load_split(cfg.data, "train")
+    pipeline, examples = build_training_data(text, cfg, resumed)
+    return pipeline, examples, epoch_sampler(text, cfg, pipeline)
 
 
 def count_parameters(model: torch.nn.Module) -> int:
@@ -51,12 +55,12 @@ def make_batches(
     examples: list[Example],
     pipeline: TextPipeline,
     dist: Distributed,
+    resample: Callable[[int], list[Example]] | None = None,
 ) -> EpochBatches:
     """This process's batches of each epoch: by length buckets, at most
-    trainer.batch_size sentences and (if set) trainer.max_tokens padded tokens."""
-    # the padded widths collate() gives: source (empty -> [eos]) and <bos> target <eos>
-    src_widths = [max(len(s), 1) for s, _ in examples]
-    tgt_widths = [len(t) + 2 for _, t in examples]
+    trainer.batch_size sentences and (if set) trainer.max_tokens padded tokens
+    (each epoch's examples from ``resample`` when given)."""
+    src_widths, tgt_widths = padded_widths(examples)
     sampler = BucketBatchSampler(
         src_widths,
         cfg.trainer.batch_size,
@@ -74,6 +78,7 @@ def make_batches(
         eos_idx=vocab.eos_idx,
         rank=dist.rank,
         world_size=dist.world_size,
+        resample=resample,
     )
 
 
@@ -121,13 +126,13 @@ def _train(cfg: TrainConfig, out_dir: Path, dist: Distributed) -> dict[str, Any]
     if cfg.trainer.resume_from:
         resume_path = resolve_checkpoint(cfg.trainer.resume_from, LAST)
         resume_data = load_checkpoint(resume_path)
-    pipeline, examples = training_data(cfg, resume_data)
+    pipeline, examples, resample = training_data(cfg, resume_data)
     model = build_model(cfg.model, pipeline.vocab_sizes).to(device)
     if dist.rank > 0:  # the same initial weights, other dropout masks
         seed_everything(cfg.trainer.seed + dist.rank)
     params = count_parameters(model)
     log.info("model %s: %s parameters on %s", cfg.model.arch, f"{params:,}", device)
-    batches = make_batches(cfg, examples, pipeline, dist)
+    batches = make_batches(cfg, examples, pipeline, dist, resample)
     optimizer = build_optimizer(model, cfg.optimizer)
     total = total_training_steps(
         cfg.trainer.max_steps, cfg.trainer.max_epochs, batches.num_batches(1)

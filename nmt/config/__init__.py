@@ -28,6 +28,7 @@ from nmt.config.data import (
     MULTI30K_LANGS,
     DataConfig,
     DataSource,
+    SubwordModel,
     TokenizerConfig,
     TokenizerKind,
     VocabConfig,
@@ -36,6 +37,7 @@ from nmt.config.decoding import DecodingConfig, DecodingStrategy
 from nmt.config.errors import ConfigError
 from nmt.config.model import (
     MODEL_CONFIGS,
+    TIE_ALL,
     AttentionScore,
     BahdanauConfig,
     CellType,
@@ -72,6 +74,7 @@ __all__ = [
     "ServeConfig",
     "decoding_preset",
     "MODEL_CONFIGS",
+    "TIE_ALL",
     "MULTI30K_LANGS",
     "AttentionScore",
     "BahdanauConfig",
@@ -83,6 +86,7 @@ __all__ = [
     "DataCommandConfig",
     "DataConfig",
     "DataSource",
+    "SubwordModel",
     "DecoderInit",
     "DecodingConfig",
     "DecodingStrategy",

@@ -19,6 +19,14 @@ class TokenizerKind(str, Enum):
     spacy = "spacy"
     whitespace = "whitespace"
     char = "char"
+    sentencepiece = "sentencepiece"  # subwords learned from the training text
+
+
+class SubwordModel(str, Enum):
+    """sentencepiece's segmentation models (Kudo 2018; Sennrich et al. 2016)."""
+
+    unigram = "unigram"
+    bpe = "bpe"
 
 
 MULTI30K_LANGS = ("de", "en", "fr", "cs")
@@ -71,9 +79,50 @@ class DataConfig:
 
 @dataclass
 class TokenizerConfig:
+    """How text is cut into tokens.  The keys after ``reverse_source`` are read
+    only by ``kind=sentencepiece`` (whose vocabulary is its pieces, so the
+    ``vocab`` group's min_freq / max_size do not apply to it)."""
+
     kind: TokenizerKind = TokenizerKind.spacy
     lower: bool = False
     reverse_source: bool = False  # feed the source backwards (Sutskever et al. 2014)
+    model_type: SubwordModel = SubwordModel.unigram
+    vocab_size: int = 8000  # pieces per model, specials and 256 byte pieces included
+    joint: bool = True  # one model and one vocabulary for both languages
+    character_coverage: float = 1.0  # share of the characters that get pieces of their own
+    sample_alpha: float = 0.0  # unigram sampling while training (Kudo 2018); 0 = off
+    nbest_size: int = -1  # unigram sampling: from the n best segmentations; -1 = all
+    bpe_dropout: float = 0.0  # BPE-dropout while training (Provilkov et al. 2020); 0 = off
+
+    def __post_init__(self) -> None:
+        if self.vocab_size < 300:
+            raise ConfigError("tokenizer.vocab_size must be >= 300 (256 byte pieces come first)")
+        if not 0.0 < self.character_coverage <= 1.0:
+            raise ConfigError("tokenizer.character_coverage must be in (0, 1]")
+        if self.sample_alpha < 0.0 or not 0.0 <= self.bpe_dropout < 1.0:
+            raise ConfigError(
+                "tokenizer.sample_alpha must be >= 0, tokenizer.bpe_dropout in [0, 1)"
+            )
+        if self.nbest_size == 0 or self.nbest_size < -1:
+            raise ConfigError("tokenizer.nbest_size must be -1 (all) or >= 1")
+        self._check_regularization()
+
+    def _check_regularization(self) -> None:
+        if self.sample_alpha > 0 and self.model_type != SubwordModel.unigram:
+            raise ConfigError(
+                "tokenizer.sample_alpha needs model_type=unigram; BPE uses bpe_dropout"
+            )
+        if self.bpe_dropout > 0 and self.model_type != SubwordModel.bpe:
+            raise ConfigError(
+                "tokenizer.bpe_dropout needs model_type=bpe; unigram uses sample_alpha"
+            )
+        if self.regularizes and self.kind != TokenizerKind.sentencepiece:
+            raise ConfigError("tokenizer.sample_alpha / bpe_dropout need tokenizer=sentencepiece")
+
+    @property
+    def regularizes(self) -> bool:
+        """True when training samples segmentations (subword regularization)."""
+        return self.sample_alpha > 0 or self.bpe_dropout > 0
 
 
 @dataclass

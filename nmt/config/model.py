@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
+from typing import Any
 
 from omegaconf import MISSING
 
@@ -47,6 +48,21 @@ class InitKind(str, Enum):
     xavier = "xavier"  # Glorot & Bengio 2010 on matrices, zeros on biases
 
 
+TIE_ALL = "all"
+
+
+def _tie_choice(value: Any) -> bool | str:
+    """``model.tie_embeddings`` as False, True or "all" (strings from YAML or
+    the command line accepted case-insensitively)."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    choices: dict[str, bool | str] = {"false": False, "true": True, TIE_ALL: TIE_ALL}
+    if text not in choices:
+        raise ConfigError(f"model.tie_embeddings={value!r}: choose false, true or all")
+    return choices[text]
+
+
 @dataclass
 class ModelConfig:
     """Options every architecture shares; ``arch`` picks the registered builder."""
@@ -58,7 +74,10 @@ class ModelConfig:
     num_layers: int = 2
     dropout: float = 0.3
     bidirectional: bool = False
-    tie_embeddings: bool = False  # decoder input and output embeddings
+    # false; true: the decoder's input embedding is its output layer (Press &
+    # Wolf 2017); all: the source embedding too (needs one joint vocabulary).
+    # Typed Any because OmegaConf has no bool|str union: values are checked below.
+    tie_embeddings: Any = False
     init: InitKind = InitKind.default
     init_range: float = 0.08
 
@@ -68,11 +87,13 @@ class ModelConfig:
                 raise ConfigError(f"model.{key} must be >= 1")
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError("model.dropout must be in [0, 1)")
+        self.tie_embeddings = _tie_choice(self.tie_embeddings)
         # every decoder's output layer reads hidden_dim features, so the
         # embedding it shares its weights with must have that size
         if self.tie_embeddings and self.emb_dim != self.hidden_dim:
             raise ConfigError(
-                f"model.tie_embeddings=true (arch {self.arch}) needs model.emb_dim == "
+                f"model.tie_embeddings={str(self.tie_embeddings).lower()} (arch {self.arch}) "
+                "needs model.emb_dim == "
                 f"model.hidden_dim (got {self.emb_dim} and {self.hidden_dim}): change one of "
                 "them or set model.tie_embeddings=false"
             )

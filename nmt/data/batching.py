@@ -6,14 +6,16 @@ as ``<bos> y1 .. yn <eos>``.  :class:`BucketBatchSampler` puts sentences of
 similar length into the same batch so that little compute goes to padding;
 with ``max_tokens`` it also caps each batch's padded token count.
 :class:`EpochBatches` hands one process its share of each epoch's batches
-(several processes under torchrun), from any batch position on.
+(several processes under torchrun), from any batch position on; given a
+``resample`` function it takes each epoch's examples from it (subword
+regularization encodes the training text anew every epoch).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -174,6 +176,13 @@ class BucketBatchSampler(Sampler[list[int]]):
         """Choose the epoch; together with the seed it fixes the order."""
         self.epoch = epoch
 
+    def set_lengths(self, lengths: Sequence[int], tgt_lengths: Sequence[int] | None) -> None:
+        """New lengths for the same examples (re-encoded with other subwords)."""
+        if len(lengths) != len(self.lengths):
+            raise ValueError(f"{len(lengths)} lengths for {len(self.lengths)} examples")
+        self.lengths = [int(n) for n in lengths]
+        self.tgt_lengths = None if tgt_lengths is None else [int(n) for n in tgt_lengths]
+
     def __len__(self) -> int:
         if self.max_tokens is not None:  # depends on the epoch's order
             return len(self.batches())
@@ -247,6 +256,12 @@ def encode_pairs(
     ]
 
 
+def padded_widths(examples: Sequence[Example]) -> tuple[list[int], list[int]]:
+    """The widths :func:`collate` pads each example to: source (an empty one
+    becomes ``[eos]``) and ``<bos> target <eos>``."""
+    return [max(len(s), 1) for s, _ in examples], [len(t) + 2 for _, t in examples]
+
+
 def length_sorted_chunks(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
     """Indices sorted by length (stable), cut into runs of ``batch_size``: batches
     with little padding for inference, where the order does not matter."""
@@ -291,6 +306,9 @@ class EpochBatches:
     The order of an epoch comes from ``sampler`` (a pure function of its seed
     and the epoch), this process takes its :func:`shard_batches` share, and
     :meth:`batches` can start at any batch position (to resume mid-epoch).
+    With ``resample``, epoch ``e``'s examples are ``resample(e)`` (same count,
+    same order, other encodings; a pure function of ``e``), and the sampler
+    buckets them by their new lengths.
     """
 
     def __init__(
@@ -303,8 +321,10 @@ class EpochBatches:
         eos_idx: int,
         rank: int = 0,
         world_size: int = 1,
+        resample: Callable[[int], Sequence[Example]] | None = None,
     ) -> None:
         self.examples = examples
+        self.resample = resample
         self.sampler = sampler
         self.specials = {"pad_idx": pad_idx, "bos_idx": bos_idx, "eos_idx": eos_idx}
         self.rank = rank
@@ -314,6 +334,9 @@ class EpochBatches:
     def indices(self, epoch: int) -> list[list[int]]:
         """This process's index lists of ``epoch``, in training order."""
         if self._cache is None or self._cache[0] != epoch:
+            if self.resample is not None:
+                self.examples = self.resample(epoch)
+                self.sampler.set_lengths(*padded_widths(self.examples))
             self.sampler.set_epoch(epoch)
             share = shard_batches(self.sampler.batches(), self.rank, self.world_size)
             self._cache = (epoch, share)
@@ -324,4 +347,5 @@ class EpochBatches:
 
     def batches(self, epoch: int, start: int = 0) -> Iterable[Batch]:
         """Batches of ``epoch`` from position ``start`` (0 = the first) on."""
-        return iterate_batches(self.examples, iter(self.indices(epoch)[start:]), **self.specials)
+        share = self.indices(epoch)[start:]  # first: it may resample the examples
+        return iterate_batches(self.examples, iter(share), **self.specials)

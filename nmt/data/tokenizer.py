@@ -6,14 +6,16 @@ dropped, and a hyphen that spaCy splits out of a word ("t-shirt") is written
 ``@-@`` as Moses does, so that detokenizing restores the word.
 ``whitespace`` is ``str.split()``.  ``char`` keeps every character and writes
 whitespace as ``▁`` so that the text can be rebuilt exactly.
+``sentencepiece`` cuts text into the pieces of a subword model learned from
+the training text (``nmt.data.subword``); the tokenizer carries the model.
 
 ``lower`` lowercases the text before it is split; ``reverse`` reverses the
 token list (Sutskever et al. 2014, section 3.3: reversing the source helps
 LSTM encoder-decoders) and is meant for the source side only.
 
 :meth:`Tokenizer.detokenize` turns tokens back into text for BLEU: Moses'
-detokenizer rules (sacremoses) for word tokens, a plain join for characters.
-It never reverses.
+detokenizer rules (sacremoses) for word tokens, a plain join for characters,
+sentencepiece's own decoder for pieces.  It never reverses.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from nmt.config import ConfigError, TokenizerConfig, TokenizerKind
+from nmt.data.subword import processor
 
 logger = logging.getLogger(__name__)
 
@@ -93,10 +96,18 @@ def _char_tokens(text: str) -> list[str]:
 
 
 class Tokenizer:
-    """Splits text of one language into tokens, and joins tokens back into text."""
+    """Splits text of one language into tokens, and joins tokens back into text.
+
+    ``model`` is the serialized sentencepiece model (``kind=sentencepiece`` only).
+    """
 
     def __init__(
-        self, kind: TokenizerKind | str, lang: str, lower: bool = False, reverse: bool = False
+        self,
+        kind: TokenizerKind | str,
+        lang: str,
+        lower: bool = False,
+        reverse: bool = False,
+        model: bytes | None = None,
     ) -> None:
         try:
             self.kind = TokenizerKind(kind)
@@ -106,8 +117,19 @@ class Tokenizer:
         self.lang = lang
         self.lower = lower
         self.reverse = reverse
+        self.model = model
+        self._sp: Any = None
         if self.kind == TokenizerKind.spacy:
             _spacy_nlp(lang)  # fail early on an unknown language
+        if (self.kind == TokenizerKind.sentencepiece) != (model is not None):
+            raise ValueError("a sentencepiece tokenizer needs its model; no other kind takes one")
+        if model is not None:
+            self._sp = processor(model)
+
+    @property
+    def pieces(self) -> list[str]:
+        """The sentencepiece model's pieces, in id order (sentencepiece only)."""
+        return [self._sp.id_to_piece(i) for i in range(self._sp.get_piece_size())]
 
     def __repr__(self) -> str:
         return (
@@ -124,11 +146,19 @@ class Tokenizer:
         """Tokens of one line."""
         return self.tokenize_many([text])[0]
 
-    def tokenize_many(self, texts: Iterable[str]) -> list[list[str]]:
-        """Tokens of many lines; spaCy processes them in batches (fast)."""
+    def tokenize_many(
+        self, texts: Iterable[str], sampling: tuple[float, int] | None = None
+    ) -> list[list[str]]:
+        """Tokens of many lines; spaCy processes them in batches (fast).
+
+        ``sampling=(alpha, nbest_size)`` samples a segmentation of each line
+        (sentencepiece only; for BPE, alpha is the dropout probability).
+        """
         if self.lower:
             texts = [text.lower() for text in texts]
-        if self.kind == TokenizerKind.spacy:
+        if self.kind == TokenizerKind.sentencepiece:
+            result = self._pieces(list(texts), sampling)
+        elif self.kind == TokenizerKind.spacy:
             pipe = _spacy_nlp(self.lang).tokenizer.pipe(texts, batch_size=_PIPE_BATCH)
             result = [_doc_tokens(doc) for doc in pipe]
         elif self.kind == TokenizerKind.whitespace:
@@ -140,8 +170,20 @@ class Tokenizer:
                 tokens.reverse()
         return result
 
+    def _pieces(self, texts: list[str], sampling: tuple[float, int] | None) -> list[list[str]]:
+        if sampling is None:
+            return [list(p) for p in self._sp.encode(texts, out_type=str)]
+        alpha, nbest = sampling
+        # one thread: the samples are then a pure function of the sampler's seed
+        pieces = self._sp.encode(
+            texts, out_type=str, enable_sampling=True, alpha=alpha, nbest_size=nbest, num_threads=1
+        )
+        return [list(p) for p in pieces]
+
     def detokenize(self, tokens: list[str]) -> str:
         """Text from tokens in reading order (``reverse`` is not undone here)."""
+        if self.kind == TokenizerKind.sentencepiece:
+            return str(self._sp.decode_pieces(list(tokens)))
         if self.kind == TokenizerKind.char:
             return "".join(tokens).replace(SPACE_MARK, " ")
         if not tokens:
@@ -152,30 +194,54 @@ class Tokenizer:
         # "&amp;" in the data must stay as it is.
         return _moses_detokenizer(self.lang).detokenize(list(tokens), unescape=False)
 
+    def words(self, texts: list[str]) -> list[list[str]]:
+        """Word tokens of text (for the tutorials' tokenized BLEU): this
+        tokenizer's, but spaCy's words for pieces (white space where spaCy
+        does not know the language)."""
+        if self.kind != TokenizerKind.sentencepiece:
+            return self.tokenize_many(texts)
+        try:
+            words = Tokenizer(TokenizerKind.spacy, self.lang, self.lower)
+        except ConfigError:
+            words = Tokenizer(TokenizerKind.whitespace, self.lang, self.lower)
+        return words.tokenize_many(texts)
+
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-able settings; :meth:`from_dict` rebuilds the tokenizer."""
-        return {
+        """Plain settings (JSON-able but for a sentencepiece model's ``bytes``,
+        which ``torch.load(weights_only=True)`` accepts); :meth:`from_dict`
+        rebuilds the tokenizer."""
+        data: dict[str, Any] = {
             "kind": self.kind.value,
             "lang": self.lang,
             "lower": self.lower,
             "reverse": self.reverse,
         }
+        if self.model is not None:
+            data["model"] = self.model
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Tokenizer:
+        model = data.get("model")
         return cls(
             kind=TokenizerKind(data["kind"]),
             lang=str(data["lang"]),
             lower=bool(data.get("lower", False)),
             reverse=bool(data.get("reverse", False)),
+            model=None if model is None else bytes(model),
         )
 
 
 def build_tokenizers(
-    cfg: TokenizerConfig, src_lang: str, tgt_lang: str
+    cfg: TokenizerConfig,
+    src_lang: str,
+    tgt_lang: str,
+    models: tuple[bytes, bytes] | None = None,
 ) -> tuple[Tokenizer, Tokenizer]:
-    """Source and target tokenizers; only the source may be reversed."""
-    src = Tokenizer(cfg.kind, src_lang, lower=cfg.lower, reverse=cfg.reverse_source)
-    tgt = Tokenizer(cfg.kind, tgt_lang, lower=cfg.lower, reverse=False)
+    """Source and target tokenizers; only the source may be reversed.
+    ``models``: the source and target sentencepiece models (that kind only)."""
+    src_model, tgt_model = models if models is not None else (None, None)
+    src = Tokenizer(cfg.kind, src_lang, cfg.lower, cfg.reverse_source, model=src_model)
+    tgt = Tokenizer(cfg.kind, tgt_lang, cfg.lower, reverse=False, model=tgt_model)
     logger.debug("tokenizers: %r, %r", src, tgt)
     return src, tgt

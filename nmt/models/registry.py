@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from nmt.config import MODEL_CONFIGS, ConfigError, ModelConfig
+from nmt.config import MODEL_CONFIGS, TIE_ALL, ConfigError, ModelConfig
 
 if TYPE_CHECKING:
     from nmt.models.seq2seq import Seq2Seq
@@ -25,6 +25,7 @@ class VocabSizes:
     tgt: int
     src_pad: int
     tgt_pad: int
+    joint: bool = False  # one vocabulary for both languages (model.tie_embeddings=all)
 
 
 Builder = Callable[[Any, VocabSizes], "Seq2Seq"]
@@ -66,4 +67,16 @@ def build_model(cfg: ModelConfig, sizes: VocabSizes) -> Seq2Seq:
     expected = MODEL_CONFIGS[cfg.arch]
     if not isinstance(cfg, expected):
         raise ConfigError(f"model.arch={cfg.arch!r} needs a {expected.__name__}")
-    return _BUILDERS[cfg.arch](cfg, sizes)
+    tie_all = cfg.tie_embeddings == TIE_ALL
+    if tie_all and not sizes.joint:
+        raise ConfigError(
+            "model.tie_embeddings=all needs one vocabulary for both languages "
+            "(tokenizer=sentencepiece with tokenizer.joint=true), but the source and "
+            "target vocabularies differ: set model.tie_embeddings=true or false"
+        )
+    model = _BUILDERS[cfg.arch](cfg, sizes)
+    if tie_all:
+        from nmt.models.seq2seq import share_source_embedding
+
+        share_source_embedding(model)
+    return model

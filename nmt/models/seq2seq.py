@@ -161,3 +161,13 @@ def _xavier_rnn(rnn: nn.RNNBase) -> None:
                 nn.init.xavier_uniform_(block)
         else:
             nn.init.zeros_(param)
+
+
+def share_source_embedding(model: Seq2Seq) -> None:
+    """Make the source embedding the target embedding's matrix, so that with a
+    tied decoder one (V, E) Parameter is the source embedding, the target
+    embedding and the output layer (``model.tie_embeddings=all``; one joint
+    vocabulary, so the same id is the same piece on both sides)."""
+    if model.encoder.embedding.weight.shape != model.decoder.embedding.weight.shape:
+        raise ValueError("sharing the embeddings needs one vocabulary for both sides")
+    model.encoder.embedding.weight = model.decoder.embedding.weight

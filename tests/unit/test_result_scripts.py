@@ -161,3 +161,55 @@ def test_epochs_done_counts_a_cut_epoch_as_a_fraction(scripts: Any, tmp_path: Pa
     (tmp_path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
     assert results.epochs_done(tmp_path, {"epochs": 3, "steps": 240}) == 2.4
     assert results.epochs_done(tmp_path, {"epochs": 3, "steps": 300}) == 3.0
+
+
+def fake_run(
+    root: Path, name: str, direction: tuple[str, str], tokenizer: dict[str, Any], bleus: list[float]
+) -> Path:
+    """A finished `nmt train` run dir: .hydra config and overrides, metrics, summary."""
+    run = root / name
+    (run / ".hydra").mkdir(parents=True)
+    config = {"data": {"src_lang": direction[0], "tgt_lang": direction[1]}, "tokenizer": tokenizer}
+    (run / ".hydra" / "config.yaml").write_text(yaml.safe_dump(config))
+    overrides = [f"data.src_lang={direction[0]}", f"data.tgt_lang={direction[1]}"]
+    if tokenizer["kind"] == "sentencepiece":
+        overrides.append("tokenizer=sentencepiece")
+    (run / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(overrides))
+    records = [{"type": "step", "step": 1}] + [
+        {"type": "epoch", "epoch": i + 1, "val_bleu": b, "val_ppl": 20.0 - i}
+        for i, b in enumerate(bleus)
+    ]
+    (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    summary = {"epochs": len(bleus), "train_time_s": 1200.0, "params": 7_795_264, "device": "cpu"}
+    (run / "summary.json").write_text(json.dumps(summary | {"cpu_threads": 2}))
+    return run
+
+
+def test_tokenizer_comparison_table(
+    scripts: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, tuning = scripts
+    monkeypatch.setattr(tuning, "DOC", tmp_path / "tuning.md")
+    sp = {"kind": "sentencepiece", "model_type": "unigram", "vocab_size": 8000, "joint": True}
+    runs = [
+        fake_run(tmp_path, "a", ("de", "en"), {"kind": "spacy"}, [30.0, 35.5, 35.0]),
+        fake_run(tmp_path, "b", ("de", "en"), sp, [31.0, 37.25]),
+        fake_run(tmp_path, "c", ("en", "de"), sp | {"sample_alpha": 0.1}, [20.0]),
+    ]
+    monkeypatch.setattr(sys, "argv", ["tuning.py", "--tokenizer-compare", *map(str, runs)])
+    tuning.main()
+    text = (tmp_path / "tuning.md").read_text(encoding="utf-8")
+    assert "## Word vs sentencepiece: default recipe (val)" in text
+    assert (
+        "| de->en | spacy words | 3 | 7.8M | 35.50 | 18.00 | 20.0 | "
+        "`nmt train data.src_lang=de data.tgt_lang=en` |" in text
+    )
+    assert "| de->en | sentencepiece unigram 8000 joint | 2 | 7.8M | 37.25 | 19.00 |" in text
+    assert "| en->de | sentencepiece unigram 8000 joint, sampling alpha 0.1 | 1 |" in text
+    assert "python scripts/tuning.py --tokenizer-compare" in text and "device cpu" in text
+    assert text.index("| de->en | sentencepiece") < text.index("| en->de |")
+    unfinished = tmp_path / "d"
+    unfinished.mkdir()
+    monkeypatch.setattr(sys, "argv", ["tuning.py", "--tokenizer-compare", str(unfinished)])
+    with pytest.raises(SystemExit, match="no summary.json"):
+        tuning.main()
