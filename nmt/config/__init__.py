@@ -41,10 +41,12 @@ from nmt.config.model import (
     CellType,
     ChoConfig,
     ChoContext,
+    ChoSummary,
     DecoderInit,
     InitKind,
     LuongConfig,
     ModelConfig,
+    Readout,
     SutskeverConfig,
 )
 from nmt.config.roots import (
@@ -79,6 +81,7 @@ __all__ = [
     "CellType",
     "ChoConfig",
     "ChoContext",
+    "ChoSummary",
     "ConfigError",
     "DataCommandConfig",
     "DataConfig",
@@ -95,6 +98,7 @@ __all__ = [
     "OptimizerName",
     "OutputFormat",
     "Precision",
+    "Readout",
     "SchedulerConfig",
     "SchedulerName",
     "SutskeverConfig",
