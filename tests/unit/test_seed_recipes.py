@@ -107,7 +107,7 @@ def test_bahdanau_seed_is_the_tutorials_attention_model(
     model = build_model(cfg, VocabSizes(src=11, tgt=9, src_pad=1, tgt_pad=1)).eval()
     decoder = model.decoder
     assert decoder.output.in_features == 5 + 10 + 6  # [s; c; E y] straight to V
-    assert getattr(decoder, "readout") is None  # no deep-output layer
+    assert decoder.readout is None  # no deep-output layer
     src = torch.tensor([[4, 5, 6, 7], [8, 9, 1, 1]])
     lengths = torch.tensor([4, 2])
     with torch.no_grad():
@@ -115,7 +115,8 @@ def test_bahdanau_seed_is_the_tutorials_attention_model(
         s0 = model.init_state(enc)[0][0]  # (B, H)
         forward_last = enc.outputs[torch.arange(2), lengths - 1, :5]
         backward_first = enc.outputs[:, 0, 5:]
-        expected = torch.tanh(getattr(decoder, "init_proj")(torch.cat([forward_last, backward_first], -1)))
+        summary = torch.cat([forward_last, backward_first], -1)
+        expected = torch.tanh(decoder.init_proj(summary))
     torch.testing.assert_close(s0, expected)
 
 
