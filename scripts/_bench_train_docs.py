@@ -32,7 +32,8 @@ HEADING = "## Training step: nmt vs the tutorials' loop (`scripts/bench_train.py
 INTRO = (
     "Target tokens per second of one training step (forward, loss, backward, clip,\n"
     "Adam step) on the same batches, alternating between the two sides in one process.\n"
-    "The reference is `scripts/tutorial_reference.py`: the same architecture and sizes,\n"
+    "The reference is `scripts/tutorial_reference.py`: the same architecture and sizes\n"
+    "(for the `_seed` recipes, the seed tutorials' models: same layers, same count),\n"
     "a Python loop over target steps with per-step attention and vocabulary projection\n"
     "and one teacher-forcing coin per batch and step. Peak memory: growth of the\n"
     "resident set during one step (CPU) or peak allocated (CUDA).\n"
