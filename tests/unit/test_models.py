@@ -325,18 +325,6 @@ def test_decoder_parameter_names_and_order_are_kept(arch: str) -> None:
             lambda: ChoConfig(context=ChoContext.step, maxout=True),
             ["model.maxout", "model.context"],
         ),
-        (
-            lambda: BahdanauConfig(readout=Readout.direct, maxout=True),
-            ["model.maxout", "model.readout"],
-        ),
-        (
-            lambda: BahdanauConfig(readout=Readout.direct, tie_embeddings=True, emb_dim=512),
-            ["model.readout", "model.tie_embeddings"],
-        ),
-        (
-            lambda: ChoConfig(readout=Readout.direct, context=ChoContext.init),
-            ["model.readout", "model.context"],
-        ),
     ],
     ids=[
         "luong-dot-bidirectional",
@@ -344,9 +332,6 @@ def test_decoder_parameter_names_and_order_are_kept(arch: str) -> None:
         "cho-tied",
         "luong-tied",
         "cho-maxout-without-readout",
-        "bahdanau-direct-maxout",
-        "bahdanau-direct-tied",
-        "cho-direct-without-context-in-output",
     ],
 )
 def test_bad_combinations_name_the_keys(make: Callable[[], ModelConfig], keys: list[str]) -> None:

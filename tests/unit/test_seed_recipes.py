@@ -12,7 +12,17 @@ from pathlib import Path
 import pytest
 import torch
 
-from nmt.config import ModelConfig, TrainConfig, register_configs, to_dataclass
+from nmt.config import (
+    BahdanauConfig,
+    ChoConfig,
+    ChoContext,
+    ConfigError,
+    ModelConfig,
+    Readout,
+    TrainConfig,
+    register_configs,
+    to_dataclass,
+)
 from nmt.models.registry import VocabSizes, build_model
 
 SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
@@ -133,3 +143,27 @@ def test_cho_seed_starts_from_the_encoders_final_state(
         hidden, summary = model.init_state(enc)
     torch.testing.assert_close(hidden, enc.hidden)  # s_0 = h_N
     torch.testing.assert_close(summary[0], enc.hidden[-1])  # c = h_N
+
+
+@pytest.mark.parametrize(
+    ("make", "keys"),
+    [
+        (lambda: BahdanauConfig(readout=Readout.direct, maxout=True), ["maxout", "readout"]),
+        (
+            lambda: BahdanauConfig(readout=Readout.direct, tie_embeddings=True, emb_dim=512),
+            ["readout", "tie_embeddings"],
+        ),
+        (
+            lambda: ChoConfig(readout=Readout.direct, context=ChoContext.init),
+            ["readout", "context"],
+        ),
+    ],
+    ids=["direct-maxout", "direct-tied", "cho-direct-without-c-in-the-output"],
+)
+def test_bad_readout_combinations_name_the_keys(
+    make: Callable[[], ModelConfig], keys: list[str]
+) -> None:
+    with pytest.raises(ConfigError) as err:
+        make()
+    for key in keys:
+        assert f"model.{key}" in str(err.value)
