@@ -3,7 +3,8 @@
 
     python scripts/bench_train.py --recipe bahdanau_seed [--device cpu] [--steps 10]
         [--teacher-forcing 0.5] [--batch-size 128] [--max-examples 6000]
-        [--synthetic] [--precision bf16] [--compile] [key=value ...]
+        [--synthetic] [--precision bf16] [--compile] [--batching tutorial]
+        [key=value ...]
 
 For one experiment recipe (composed with Hydra's compose API, trailing
 ``key=value`` overrides allowed) it builds nmt's model and a model of the
@@ -15,6 +16,12 @@ that goes first alternates too), so that the noise of a shared machine hits
 both.  It prints target tokens per second and the peak memory of each side
 and, last, ``speedup=<nmt / reference>``; the row goes to a table in a
 section of docs/performance.md (``--out``) that this script owns.
+
+``--batching tutorial`` instead gives each side the batches its user gets:
+the reference the tutorials' (shuffled, unsorted, padded), nmt those of
+``nmt train`` (length buckets); it prints each side's seconds per step and
+its epoch time extrapolated from the batches per epoch, and writes them to a
+second section (``scripts/_epoch_bench.py``).
 """
 
 from __future__ import annotations
@@ -22,77 +29,38 @@ from __future__ import annotations
 import argparse
 import contextlib
 import ctypes
-import datetime as dt
 import gc
 import random
 import resource
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
 from functools import partial
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import torch
 from hydra.errors import ConfigCompositionException
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import (  # noqa: E402
-    command_line,
-    compose_train_config,
-    machine,
-    replace_section,
-    section_of,
-)
+import _bench_train_docs as docs  # noqa: E402
+from _common import command_line, compose_train_config  # noqa: E402
 from tutorial_reference import build_reference, tutorial_train_step  # noqa: E402
 
+from nmt.commands.train import make_batches  # noqa: E402
 from nmt.config import TrainConfig, TrainerConfig  # noqa: E402
-from nmt.data.batching import Batch, BucketBatchSampler, collate  # noqa: E402
+from nmt.data.batching import Batch, BucketBatchSampler, Example, collate  # noqa: E402
 from nmt.data.corpus import load_split  # noqa: E402
 from nmt.data.pipeline import build_training_data  # noqa: E402
 from nmt.models.registry import VocabSizes, build_model  # noqa: E402
+from nmt.training.distributed import Distributed  # noqa: E402
 from nmt.training.optim import build_optimizer  # noqa: E402
 from nmt.training.trainer import Trainer  # noqa: E402
 
-SECTION_START = "<!-- bench_train:start -->"
-SECTION_END = "<!-- bench_train:end -->"
-HEADING = "## Training step: nmt vs the tutorials' loop (`scripts/bench_train.py`)"
-INTRO = (
-    "Target tokens per second of one training step (forward, loss, backward, clip,\n"
-    "Adam step) on the same batches, alternating between the two sides in one process.\n"
-    "The reference is `scripts/tutorial_reference.py`: the same architecture and sizes,\n"
-    "a Python loop over target steps with per-step attention and vocabulary projection\n"
-    "and one teacher-forcing coin per batch and step. Peak memory: growth of the\n"
-    "resident set during one step (CPU) or peak allocated (CUDA).\n"
-    "\n"
-    "nmt computes the same model; it differs in how: the additive attention's keys\n"
-    "U_a h_j once per batch; sentences sorted by target length, the finished ones\n"
-    "dropped from the step loop and padded positions never projected\n"
-    "(`Seq2Seq.forward_packed`); under full teacher forcing the vocabulary projection\n"
-    "and loss once over all steps, and the RNN in one call where no step reads the\n"
-    "previous step's features (Sutskever, Cho, Luong without input feeding). With\n"
-    "teacher forcing < 1 each step still needs its logits for the argmax, so Sutskever\n"
-    "and Cho gain little more than the padding there.\n"
-)
-COLUMNS = [
-    "recipe",
-    "device",
-    "teacher forcing",
-    "batch",
-    "params",
-    "tgt vocab",
-    "reference tok/s",
-    "nmt tok/s",
-    "speedup",
-    "reference peak MB",
-    "nmt peak MB",
-    "machine",
-    "torch",
-    "date",
-    "command",
-]
 SPECIALS = 4  # <unk> <pad> <bos> <eos>, as nmt's Vocab numbers them
 PAD, BOS, EOS = 1, 2, 3
 
@@ -111,6 +79,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--precision", help="trainer.precision, where the key exists")
     p.add_argument("--compile", action="store_true", help="trainer.compile, where it exists")
+    p.add_argument(
+        "--batching",
+        choices=["same", "tutorial"],
+        default="same",
+        help="same: both sides on nmt's bucketed batches; tutorial: the reference on the "
+        "tutorials' shuffled unsorted padded batches, nmt on `nmt train`'s, per epoch",
+    )
     p.add_argument("--seed", type=int, default=1234)
     p.add_argument("--out", default="docs/performance.md", help="Markdown file to update")
     p.add_argument("--no-write", action="store_true", help="print only")
@@ -153,29 +128,63 @@ def synthetic_examples(count: int, vocab: int, seed: int) -> list[tuple[list[int
     return [(sentence(), sentence()) for _ in range(count)]
 
 
-def load_batches(
-    cfg: TrainConfig, args: argparse.Namespace, count: int
-) -> tuple[list[Batch], VocabSizes]:
-    if args.synthetic:
-        size = args.synthetic_vocab
-        examples = synthetic_examples(cfg.trainer.batch_size * count, size, args.seed)
-        sizes = VocabSizes(src=size, tgt=size, src_pad=PAD, tgt_pad=PAD)
-        pad, bos, eos = PAD, BOS, EOS
-    else:
+def load_examples(
+    cfg: TrainConfig, args: argparse.Namespace
+) -> tuple[list[Example], VocabSizes, Any]:
+    """Training pairs, the vocabulary sizes and the pipeline (for --synthetic, a
+    stand-in that only knows the special ids)."""
+    if not args.synthetic:
         pipeline, examples = build_training_data(load_split(cfg.data, "train"), cfg)
-        sizes, tgt_vocab = pipeline.vocab_sizes, pipeline.tgt_vocab
-        pad, bos, eos = tgt_vocab.pad_idx, tgt_vocab.bos_idx, tgt_vocab.eos_idx
+        return examples, pipeline.vocab_sizes, pipeline
+    size = args.synthetic_vocab
+    count = cfg.trainer.batch_size * (args.warmup + args.steps)
+    examples = synthetic_examples(count, size, args.seed)
+    sizes = VocabSizes(src=size, tgt=size, src_pad=PAD, tgt_pad=PAD)
+    specials = SimpleNamespace(pad_idx=PAD, bos_idx=BOS, eos_idx=EOS)
+    return examples, sizes, SimpleNamespace(tgt_vocab=specials)
+
+
+def collate_all(
+    examples: list[Example], index_batches: Sequence[list[int]], pipeline: Any
+) -> list[Batch]:
+    vocab = pipeline.tgt_vocab
+    specials = {"pad_idx": vocab.pad_idx, "bos_idx": vocab.bos_idx, "eos_idx": vocab.eos_idx}
+    return [collate([examples[i] for i in idx], idx, **specials) for idx in index_batches]
+
+
+def same_batches(
+    cfg: TrainConfig, args: argparse.Namespace, examples: list[Example], pipeline: Any, count: int
+) -> list[Batch]:
+    """``count`` full length-bucketed batches, for both sides."""
     sampler = BucketBatchSampler(
         [len(s) for s, _ in examples], cfg.trainer.batch_size, shuffle=True, seed=args.seed
     )
     full = [b for b in sampler.batches() if len(b) == cfg.trainer.batch_size]
     if len(full) < count:
         raise SystemExit(f"only {len(full)} full batches; raise --max-examples")
-    batches = [
-        collate([examples[i] for i in idx], idx, pad_idx=pad, bos_idx=bos, eos_idx=eos)
-        for idx in full[:count]
-    ]
-    return batches, sizes
+    return collate_all(examples, full[:count], pipeline)
+
+
+def epoch_batches(
+    cfg: TrainConfig, args: argparse.Namespace, examples: list[Example], pipeline: Any, count: int
+) -> tuple[tuple[list[Batch], int], tuple[list[Batch], int]]:
+    """The first ``count`` batches of an epoch and the epoch's number of batches:
+    the tutorials' (shuffled, cut in order) and `nmt train`'s (length buckets)."""
+    tutorial = tutorial_index_batches(len(examples), cfg.trainer.batch_size, args.seed)
+    ours = make_batches(cfg, examples, pipeline, Distributed()).indices(0)
+    if min(len(tutorial), len(ours)) < count:
+        raise SystemExit(f"only {min(len(tutorial), len(ours))} batches; raise --max-examples")
+    return (
+        (collate_all(examples, tutorial[:count], pipeline), len(tutorial)),
+        (collate_all(examples, ours[:count], pipeline), len(ours)),
+    )
+
+
+def tutorial_index_batches(count: int, batch_size: int, seed: int) -> list[list[int]]:
+    """One epoch of the tutorials' batches: a seeded permutation of ``count``
+    example indices cut into runs of ``batch_size`` in that order (the last short)."""
+    order = torch.randperm(count, generator=torch.Generator().manual_seed(seed)).tolist()
+    return [order[i : i + batch_size] for i in range(0, count, batch_size)]
 
 
 # -- memory ---------------------------------------------------------------------------
@@ -225,6 +234,7 @@ class Side:
     name: str
     step: Callable[[int], object]  # batch index -> one training step
     params: int
+    ntokens: list[int]  # target tokens of each of the side's batches
     seconds: float = 0.0
     tokens: int = 0
     peak_mb: float = 0.0
@@ -234,21 +244,30 @@ class Side:
     def tokens_per_s(self) -> float:
         return self.tokens / max(self.seconds, 1e-12)
 
+    @property
+    def seconds_per_step(self) -> float:
+        return self.seconds / max(len(self.times), 1)
+
 
 def count_params(model: torch.nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
 def make_sides(
-    cfg: TrainConfig, batches: list[Batch], sizes: VocabSizes, device: torch.device, out_dir: Path
+    cfg: TrainConfig,
+    batches: tuple[list[Batch], list[Batch]],
+    sizes: VocabSizes,
+    device: torch.device,
+    out_dir: Path,
 ) -> tuple[Side, Side]:
+    """The reference on ``batches[0]``, nmt on ``batches[1]``."""
     torch.manual_seed(cfg.trainer.seed)
     ref_model = build_reference(cfg.model, sizes).to(device)
     ref_opt = build_optimizer(ref_model, cfg.optimizer)
     criterion = torch.nn.CrossEntropyLoss(ignore_index=sizes.tgt_pad)
     # The tutorials' loaders hand out time-major (S, B) / (T, B) tensors.
     ref_data = [
-        (b.src.t().contiguous().to(device), b.tgt.t().contiguous().to(device)) for b in batches
+        (b.src.t().contiguous().to(device), b.tgt.t().contiguous().to(device)) for b in batches[0]
     ]
     ratio, clip = cfg.trainer.teacher_forcing, cfg.trainer.clip_grad_norm
 
@@ -269,20 +288,18 @@ def make_sides(
         checkpoint_data={},
     )
     pin = device.type == "cuda"
-    host = [b.pin_memory() if pin else b for b in batches]
+    host = [b.pin_memory() if pin else b for b in batches[1]]
 
     def nmt_step(i: int) -> object:
         return trainer.train_step(host[i].to(device, non_blocking=True))
 
     return (
-        Side("reference", ref_step, count_params(ref_model)),
-        Side("nmt", nmt_step, count_params(model)),
+        Side("reference", ref_step, count_params(ref_model), [b.ntokens for b in batches[0]]),
+        Side("nmt", nmt_step, count_params(model), [b.ntokens for b in batches[1]]),
     )
 
 
-def run_benchmark(
-    sides: tuple[Side, Side], batches: list[Batch], warmup: int, steps: int, device: torch.device
-) -> None:
+def run_benchmark(sides: tuple[Side, Side], warmup: int, steps: int, device: torch.device) -> None:
     def sync() -> None:
         if device.type == "cuda":
             torch.cuda.synchronize()
@@ -290,7 +307,7 @@ def run_benchmark(
     for side in sides:
         side.peak_mb = measure_peak_mb(partial(side.step, 0), device)
         for i in range(1, warmup):
-            side.step(i % len(batches))
+            side.step(i % len(side.ntokens))
     for i in range(steps):
         index = warmup + i
         order = sides if i % 2 == 0 else sides[::-1]
@@ -302,42 +319,45 @@ def run_benchmark(
             elapsed = time.perf_counter() - start
             side.seconds += elapsed
             side.times.append(elapsed)
-            side.tokens += batches[index].ntokens
+            side.tokens += side.ntokens[index]
 
 
-# -- the docs table ---------------------------------------------------------------------
-def row_key(cells: list[str]) -> tuple[str, str, str]:
-    return cells[0], cells[1], cells[2]
-
-
-def update_docs(path: Path, row: list[str]) -> None:
-    """Replace (or add) this row, keyed by recipe/device/ratio, in our own section."""
-    text = path.read_text(encoding="utf-8") if path.exists() else "# Performance\n"
-    old = section_of(text, SECTION_START, SECTION_END)
-    rows: list[list[str]] = []
-    if old:
-        for line in old.splitlines():
-            cells = [c.strip() for c in line.strip().strip("|").split("|")]
-            if line.startswith("| ") and len(cells) == len(COLUMNS) and cells[0] != "recipe":
-                rows.append(cells)
-    rows = [r for r in rows if row_key(r) != row_key(row)] + [row]
-    rows.sort(key=row_key)
-    table = [
-        "| " + " | ".join(COLUMNS) + " |",
-        "|" + "---|" * len(COLUMNS),
-        *("| " + " | ".join(r) + " |" for r in rows),
-    ]
-    section = "\n".join([SECTION_START, HEADING, "", INTRO, *table, SECTION_END])
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(replace_section(text, SECTION_START, SECTION_END, section), encoding="utf-8")
-
-
-def run_label(args: argparse.Namespace) -> str:
-    """The table's first column: the recipe and what changes the run's nature."""
-    notes = [f"precision={args.precision}"] if args.precision else []
-    notes += ["compile"] if args.compile else []
-    notes += ["synthetic"] if args.synthetic else []
-    return args.recipe + (f" ({', '.join(notes)})" if notes else "")
+def report(
+    args: argparse.Namespace,
+    cfg: TrainConfig,
+    sides: tuple[Side, Side],
+    sizes: VocabSizes,
+    device: torch.device,
+    per_epoch: tuple[int, int] | None,
+    pairs: int,
+    argv: list[str] | None,
+) -> float:
+    """Print both sides, write the row unless --no-write; the speedup (nmt / reference)."""
+    ref, ours = sides
+    ratio, batch_size = cfg.trainer.teacher_forcing, cfg.trainer.batch_size
+    print(f"recipe={args.recipe} device={device} teacher_forcing={ratio} batch={batch_size}")
+    print(f"params reference={ref.params} nmt={ours.params} tgt_vocab={sizes.tgt}")
+    for side in sides:
+        print(f"{side.name}: {side.tokens_per_s:.1f} tokens/s, peak memory {side.peak_mb:.1f} MB")
+    speedup = ours.tokens_per_s / ref.tokens_per_s
+    command = command_line("bench_train.py", argv)
+    if per_epoch is None:
+        table, row = docs.STEP_TABLE, docs.step_row(args, cfg, sides, sizes, device, command)
+    else:
+        for side, batches in zip(sides, per_epoch):
+            seconds = side.seconds_per_step * batches
+            print(
+                f"{side.name}: {side.seconds_per_step:.3f} s/step x {batches} batches/epoch "
+                f"= {seconds:.1f} s/epoch (extrapolated)"
+            )
+        speedup = ref.seconds_per_step * per_epoch[0] / (ours.seconds_per_step * per_epoch[1])
+        table, row = (
+            docs.EPOCH_TABLE,
+            docs.epoch_row(args, cfg, sides, per_epoch, pairs, device, command),
+        )
+    if not args.no_write:
+        docs.update_table_section(Path(args.out), table, row)
+    return speedup
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -349,38 +369,20 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit("--device cuda: no CUDA device here")
     cfg = compose_config(args)
     random.seed(args.seed)
-    batches, sizes = load_batches(cfg, args, args.warmup + args.steps)
+    examples, sizes, pipeline = load_examples(cfg, args)
+    count = args.warmup + args.steps
+    per_epoch: tuple[int, int] | None = None
+    if args.batching == "tutorial":
+        (ref_batches, ref_n), (nmt_batches, nmt_n) = epoch_batches(
+            cfg, args, examples, pipeline, count
+        )
+        per_epoch = (ref_n, nmt_n)
+    else:
+        ref_batches = nmt_batches = same_batches(cfg, args, examples, pipeline, count)
     with tempfile.TemporaryDirectory() as tmp:
-        sides = make_sides(cfg, batches, sizes, device, Path(tmp))
-        run_benchmark(sides, batches, args.warmup, args.steps, device)
-    ref, ours = sides
-    ratio = cfg.trainer.teacher_forcing
-    batch_size = cfg.trainer.batch_size
-    print(f"recipe={args.recipe} device={device} teacher_forcing={ratio} batch={batch_size}")
-    print(f"params reference={ref.params} nmt={ours.params} tgt_vocab={sizes.tgt}")
-    for side in sides:
-        print(f"{side.name}: {side.tokens_per_s:.1f} tokens/s, peak memory {side.peak_mb:.1f} MB")
-    speedup = ours.tokens_per_s / ref.tokens_per_s
-    if not args.no_write:
-        command = command_line("bench_train.py", argv)
-        row = [
-            run_label(args),
-            device.type,
-            f"{ratio:g}",
-            str(cfg.trainer.batch_size),
-            f"{ours.params:,}",
-            str(sizes.tgt),
-            f"{ref.tokens_per_s:.0f}",
-            f"{ours.tokens_per_s:.0f}",
-            f"{speedup:.2f}x",
-            f"{ref.peak_mb:.0f}",
-            f"{ours.peak_mb:.0f}",
-            machine(device),
-            torch.__version__,
-            dt.datetime.now().strftime("%Y-%m-%d %H:%M"),
-            f"`{command}`",
-        ]
-        update_docs(Path(args.out), row)
+        sides = make_sides(cfg, (ref_batches, nmt_batches), sizes, device, Path(tmp))
+        run_benchmark(sides, args.warmup, args.steps, device)
+    speedup = report(args, cfg, sides, sizes, device, per_epoch, len(examples), argv)
     print(f"speedup={speedup:.3f}")
     return 0
 

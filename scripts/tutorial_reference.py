@@ -2,7 +2,12 @@
 the PyTorch seq2seq tutorials write theirs, for nmt's four architectures.
 
 The models have exactly nmt's parameters (same layers, same sizes; a test
-compares the counts), but they compute in the tutorials' style:
+compares the counts).  With the seed recipes' options (``model.readout=direct``,
+Cho's ``model.summary=final``, Bahdanau's ``model.decoder_init=final``) they are
+the seed tutorials' models themselves: the vocabulary layer reads
+[s; c; E y] with no deep-output layer in between, and the decoder starts from
+the encoder's final state (through tanh(W [forward last; backward first]) for
+Bahdanau).  They compute in the tutorials' style:
 
 - time-major tensors, ``(S, B)`` sources and ``(T, B)`` targets, and an
   unpacked encoder RNN;
@@ -34,9 +39,11 @@ from nmt.config import (
     BahdanauConfig,
     ChoConfig,
     ChoContext,
+    ChoSummary,
     DecoderInit,
     LuongConfig,
     ModelConfig,
+    Readout,
     SutskeverConfig,
 )
 from nmt.models.encoder import _RNN_CLASSES
@@ -78,7 +85,7 @@ class TutorialEncoder(nn.Module):
         return torch.cat([state[0::2], state[1::2]], dim=-1)
 
 
-class Readout(nn.Module):
+class DeepOutput(nn.Module):
     """tanh(W x), or maxout over pairs of units (the deep output layer)."""
 
     def __init__(self, in_dim: int, out_dim: int, maxout: bool) -> None:
@@ -125,6 +132,17 @@ class GeneralAttention(nn.Module):
         return torch.softmax(scores.masked_fill(mask == 0, -1e10), dim=1)
 
 
+def readout_layer(cfg: ChoConfig | BahdanauConfig, in_dim: int) -> DeepOutput | None:
+    """The deep-output layer, or None when the vocabulary layer reads in_dim itself."""
+    if cfg.readout == Readout.direct:
+        return None
+    return DeepOutput(in_dim, cfg.hidden_dim, cfg.maxout)
+
+
+def read_out(layer: DeepOutput | None, dropout: nn.Module, x: Tensor) -> Tensor:
+    return x if layer is None else dropout(layer(x))
+
+
 def bridge(enc_dim: int, dec_dim: int) -> nn.Module | None:
     return None if enc_dim == dec_dim else nn.Linear(enc_dim, dec_dim)
 
@@ -133,17 +151,30 @@ def apply_bridge(layer: nn.Module | None, state: Tensor) -> Tensor:
     return state if layer is None else torch.tanh(layer(state))
 
 
+def bridged_init(dec: Any, enc: TutorialEncoder, final: Hidden) -> Any:
+    """The encoder's final states per layer through ``dec.bridge_h`` (and
+    ``dec.bridge_c`` for an LSTM's cells): the decoder's start state."""
+    if not dec.is_lstm:
+        return apply_bridge(dec.bridge_h, enc.layered(final)).contiguous()
+    return (
+        apply_bridge(dec.bridge_h, enc.layered(final[0])).contiguous(),
+        apply_bridge(dec.bridge_c, enc.layered(final[1])).contiguous(),
+    )
+
+
 class TutorialDecoder(nn.Module):
     """Shared by the four decoders: embedding, dropout, RNN, vocabulary layer."""
 
-    def __init__(self, cfg: ModelConfig, vocab: int, pad: int, rnn_input: int) -> None:
+    def __init__(
+        self, cfg: ModelConfig, vocab: int, pad: int, rnn_input: int, out_dim: int = 0
+    ) -> None:
         super().__init__()
         self.is_lstm = cfg.cell.value == "lstm"
         self.layers = cfg.num_layers
         self.embedding = nn.Embedding(vocab, cfg.emb_dim, padding_idx=pad)
         self.rnn = time_major_rnn(cfg, rnn_input)
         self.dropout = nn.Dropout(cfg.dropout)
-        self.fc_out = nn.Linear(cfg.hidden_dim, vocab)
+        self.fc_out = nn.Linear(out_dim or cfg.hidden_dim, vocab)
         self.vocab = vocab
         self.pad = pad
         if cfg.tie_embeddings:
@@ -167,12 +198,7 @@ class SutskeverDecoder(TutorialDecoder):
         self.bridge_c = bridge(enc.out_dim, cfg.hidden_dim) if self.is_lstm else None
 
     def init_state(self, enc: TutorialEncoder, outputs: Tensor, final: Hidden, src: Tensor) -> Any:
-        if not self.is_lstm:
-            return apply_bridge(self.bridge_h, enc.layered(final))
-        return (
-            apply_bridge(self.bridge_h, enc.layered(final[0])).contiguous(),
-            apply_bridge(self.bridge_c, enc.layered(final[1])).contiguous(),
-        )
+        return bridged_init(self, enc, final)
 
     def forward(self, token: Tensor, state: Any) -> tuple[Tensor, Any]:
         embedded = self.dropout(self.embedding(token.unsqueeze(0)))
@@ -183,17 +209,24 @@ class SutskeverDecoder(TutorialDecoder):
 class ChoDecoder(TutorialDecoder):
     def __init__(self, cfg: ChoConfig, vocab: int, pad: int, enc: TutorialEncoder) -> None:
         extra = 0 if cfg.context == ChoContext.init else cfg.hidden_dim
-        super().__init__(cfg, vocab, pad, cfg.emb_dim + extra)
+        in_dim = 2 * cfg.hidden_dim + cfg.emb_dim
+        readout = readout_layer(cfg, in_dim) if cfg.context == ChoContext.step_output else None
+        direct = cfg.context == ChoContext.step_output and readout is None
+        super().__init__(cfg, vocab, pad, cfg.emb_dim + extra, in_dim if direct else 0)
         self.context = cfg.context
-        self.summary = nn.Linear(enc.out_dim, cfg.hidden_dim)
-        self.init_proj = nn.Linear(cfg.hidden_dim, cfg.num_layers * cfg.hidden_dim)
-        self.readout = (
-            Readout(2 * cfg.hidden_dim + cfg.emb_dim, cfg.hidden_dim, cfg.maxout)
-            if cfg.context == ChoContext.step_output
-            else None
-        )
+        self.projected = cfg.summary == ChoSummary.projected
+        if self.projected:
+            self.summary = nn.Linear(enc.out_dim, cfg.hidden_dim)
+            self.init_proj = nn.Linear(cfg.hidden_dim, cfg.num_layers * cfg.hidden_dim)
+        else:  # the tutorial: context = hidden = the encoder's final state
+            self.bridge_h = bridge(enc.out_dim, cfg.hidden_dim)
+            self.bridge_c = bridge(enc.out_dim, cfg.hidden_dim) if self.is_lstm else None
+        self.readout = readout
 
     def init_state(self, enc: TutorialEncoder, outputs: Tensor, final: Hidden, src: Tensor) -> Any:
+        if not self.projected:
+            rnn_state = bridged_init(self, enc, final)
+            return rnn_state, self.top(rnn_state)
         hidden = enc.layered(final[0] if isinstance(final, tuple) else final)
         c = torch.tanh(self.summary(hidden[-1]))
         return self.start(self.layered_init(self.init_proj, c)), c
@@ -204,21 +237,22 @@ class ChoDecoder(TutorialDecoder):
         rnn_in = embedded if self.context == ChoContext.init else torch.cat((embedded, c[None]), 2)
         output, rnn_state = self.rnn(rnn_in, rnn_state)
         output = output.squeeze(0)
-        if self.readout is not None:
-            output = self.readout(torch.cat((output, embedded.squeeze(0), c), dim=1))
-        return self.fc_out(self.dropout(output)), (rnn_state, c)
+        if self.context != ChoContext.step_output:
+            return self.fc_out(self.dropout(output)), (rnn_state, c)
+        features = torch.cat((output, embedded.squeeze(0), c), dim=1)
+        return self.fc_out(read_out(self.readout, self.dropout, features)), (rnn_state, c)
 
 
 class BahdanauDecoder(TutorialDecoder):
     def __init__(self, cfg: BahdanauConfig, vocab: int, pad: int, enc: TutorialEncoder) -> None:
-        super().__init__(cfg, vocab, pad, cfg.emb_dim + enc.out_dim)
+        in_dim = cfg.hidden_dim + enc.out_dim + cfg.emb_dim
+        readout = readout_layer(cfg, in_dim)
+        super().__init__(cfg, vocab, pad, cfg.emb_dim + enc.out_dim, 0 if readout else in_dim)
         self.decoder_init = cfg.decoder_init
         self.attention = ConcatAttention(cfg.hidden_dim, enc.out_dim)
         init_dim = enc.out_dim // 2 if cfg.decoder_init == DecoderInit.backward else enc.out_dim
         self.init_proj = nn.Linear(init_dim, cfg.num_layers * cfg.hidden_dim)
-        self.readout = Readout(
-            cfg.hidden_dim + enc.out_dim + cfg.emb_dim, cfg.hidden_dim, cfg.maxout
-        )
+        self.readout = readout
 
     def init_state(self, enc: TutorialEncoder, outputs: Tensor, final: Hidden, src: Tensor) -> Any:
         mask = src.ne(self.pad).t()  # (B, S)
@@ -238,8 +272,9 @@ class BahdanauDecoder(TutorialDecoder):
         a = self.attention(self.top(rnn_state), outputs, mask).unsqueeze(1)  # (B, 1, S)
         weighted = torch.bmm(a, outputs.permute(1, 0, 2)).permute(1, 0, 2)  # (1, B, K)
         output, rnn_state = self.rnn(torch.cat((embedded, weighted), dim=2), rnn_state)
-        features = self.readout(torch.cat((output, weighted, embedded), dim=2).squeeze(0))
-        return self.fc_out(self.dropout(features)), (rnn_state, outputs, mask)
+        features = torch.cat((output, weighted, embedded), dim=2).squeeze(0)
+        logits = self.fc_out(read_out(self.readout, self.dropout, features))
+        return logits, (rnn_state, outputs, mask)
 
 
 class LuongDecoder(TutorialDecoder):
@@ -259,13 +294,7 @@ class LuongDecoder(TutorialDecoder):
 
     def init_state(self, enc: TutorialEncoder, outputs: Tensor, final: Hidden, src: Tensor) -> Any:
         mask = src.ne(self.pad).t()
-        if self.is_lstm:
-            rnn_state: Any = (
-                apply_bridge(self.bridge_h, enc.layered(final[0])).contiguous(),
-                apply_bridge(self.bridge_c, enc.layered(final[1])).contiguous(),
-            )
-        else:
-            rnn_state = apply_bridge(self.bridge_h, enc.layered(final)).contiguous()
+        rnn_state = bridged_init(self, enc, final)
         feed = outputs.new_zeros(outputs.shape[1], self.concat.out_features)
         return rnn_state, feed, outputs, mask
 

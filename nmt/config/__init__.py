@@ -43,10 +43,12 @@ from nmt.config.model import (
     CellType,
     ChoConfig,
     ChoContext,
+    ChoSummary,
     DecoderInit,
     InitKind,
     LuongConfig,
     ModelConfig,
+    Readout,
     SutskeverConfig,
 )
 from nmt.config.roots import (
@@ -82,6 +84,7 @@ __all__ = [
     "CellType",
     "ChoConfig",
     "ChoContext",
+    "ChoSummary",
     "ConfigError",
     "DataCommandConfig",
     "DataConfig",
@@ -99,6 +102,7 @@ __all__ = [
     "OptimizerName",
     "OutputFormat",
     "Precision",
+    "Readout",
     "SchedulerConfig",
     "SchedulerName",
     "SutskeverConfig",

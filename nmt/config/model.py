@@ -26,11 +26,27 @@ class ChoContext(str, Enum):
     step_output = "step_output"  # also in the output layer, beside y_{t-1} (the paper)
 
 
+class ChoSummary(str, Enum):
+    """How Cho et al. 2014's decoder gets its summary c and its start state."""
+
+    projected = "projected"  # c = tanh(V h_N), start tanh(V' c) (the paper, appendix A)
+    final = "final"  # c = h_N and start h_N per layer, bridged as Sutskever's (the tutorial)
+
+
+class Readout(str, Enum):
+    """What sits between the decoder's [state; context; embedding] and the vocabulary."""
+
+    deep = "deep"  # a deep-output layer tanh/maxout(W x) of hidden_dim units (the papers)
+    direct = "direct"  # none: the vocabulary layer reads x itself (the seed tutorials)
+
+
 class DecoderInit(str, Enum):
     """Which encoder summary starts an attention decoder (through tanh(W .))."""
 
     backward = "backward"  # backward RNN's state at the first word (Bahdanau et al. 2015)
-    final = "final"  # final state of the top layer, both directions side by side
+    # final state of the top layer, both directions side by side: [forward at the
+    # last word; backward at the first] (the seed tutorial)
+    final = "final"
     mean = "mean"  # mean of the top layer's outputs over the real source positions
 
 
@@ -99,6 +115,21 @@ class ModelConfig:
             )
 
 
+def check_readout(cfg: ModelConfig, readout: Readout, maxout: bool) -> None:
+    """The readout options Cho's and Bahdanau's decoders share."""
+    if readout == Readout.direct and maxout:
+        raise ConfigError(
+            "model.maxout=true needs the deep-output layer: set model.readout=deep "
+            "or model.maxout=false"
+        )
+    if readout == Readout.direct and cfg.tie_embeddings:
+        raise ConfigError(
+            "model.readout=direct feeds [state; context; embedding] to the output layer, "
+            "which cannot share the embedding matrix: set model.readout=deep or "
+            "model.tie_embeddings=false"
+        )
+
+
 @dataclass
 class SutskeverConfig(ModelConfig):
     """Sutskever et al. 2014: the decoder starts from the encoder's final state."""
@@ -116,9 +147,17 @@ class ChoConfig(ModelConfig):
     num_layers: int = 1
     context: ChoContext = ChoContext.step_output
     maxout: bool = False  # deep output: maxout (pool 2) instead of tanh; step_output only
+    readout: Readout = Readout.deep  # step_output only
+    summary: ChoSummary = ChoSummary.projected
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        check_readout(self, self.readout, self.maxout)
+        if self.readout == Readout.direct and self.context != ChoContext.step_output:
+            raise ConfigError(
+                "model.readout=direct reads c in the output layer: set "
+                "model.context=step_output or model.readout=deep"
+            )
         if self.maxout and self.context != ChoContext.step_output:
             raise ConfigError(
                 "model.maxout=true needs the deep output layer: set "
@@ -137,9 +176,11 @@ class BahdanauConfig(ModelConfig):
     bidirectional: bool = True
     decoder_init: DecoderInit = DecoderInit.backward
     maxout: bool = False  # deep output: maxout (pool 2) instead of tanh
+    readout: Readout = Readout.deep
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        check_readout(self, self.readout, self.maxout)
         if self.decoder_init == DecoderInit.backward and not self.bidirectional:
             raise ConfigError(
                 "model.decoder_init=backward reads the backward encoder RNN: set "

@@ -59,7 +59,13 @@ def build_cho(cfg: ChoConfig, sizes: VocabSizes) -> Seq2Seq:
     """Cho et al. 2014: one summary vector c of the source, wired by ``model.context``."""
     encoder = _encoder(cfg, sizes)
     spec = _decoder_spec(cfg, sizes, encoder)
-    decoder = ChoDecoder(spec=spec, context=cfg.context, maxout=cfg.maxout)
+    decoder = ChoDecoder(
+        spec=spec,
+        context=cfg.context,
+        maxout=cfg.maxout,
+        readout=cfg.readout,
+        summary=cfg.summary,
+    )
     return _assemble(cfg, sizes, encoder, decoder)
 
 
@@ -68,7 +74,9 @@ def build_bahdanau(cfg: BahdanauConfig, sizes: VocabSizes) -> Seq2Seq:
     """Bahdanau et al. 2015: (bidirectional) encoder, additive attention, deep output."""
     encoder = _encoder(cfg, sizes)
     spec = _decoder_spec(cfg, sizes, encoder)
-    decoder = BahdanauDecoder(spec=spec, decoder_init=cfg.decoder_init, maxout=cfg.maxout)
+    decoder = BahdanauDecoder(
+        spec=spec, decoder_init=cfg.decoder_init, maxout=cfg.maxout, readout=cfg.readout
+    )
     return _assemble(cfg, sizes, encoder, decoder)
 
 

@@ -13,17 +13,17 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from nmt.config import AttentionScore, DecoderInit
+from nmt.config import AttentionScore, DecoderInit, Readout
 from nmt.models.attention import AdditiveAttention, build_attention
 from nmt.models.decoder import (
     Bridge,
     Decoder,
     DecoderSpec,
-    DeepOutput,
     State,
     bridged_start,
     join_state,
     layered_start,
+    make_readout,
     split_state,
     top_hidden,
 )
@@ -40,12 +40,14 @@ class BahdanauDecoder(Decoder):
     - s_i = f(s_{i-1}, [E y_{i-1}; c_i]) (the context enters the RNN input);
     - t_i = deep output over [s_i; c_i; E y_{i-1}] (tanh or maxout), then the
       vocabulary projection.  The paper's appendix reads s_{i-1} there; we use
-      the new state s_i, as most reimplementations do.
+      the new state s_i, as most reimplementations do.  With ``readout=direct``
+      (the seed tutorial) the vocabulary layer reads [s_i; c_i; E y_{i-1}] itself.
 
     Start state (``decoder_init``): s_0 = tanh(W_s h<-_1), the backward RNN's
     state at the first source word, as in the paper; or tanh(W_s .) of the
     top layer's final states (``final``) or of the mean encoder state over the
-    real positions (``mean``).  Each decoder layer gets its own slice of W_s;
+    real positions (``mean``); ``final`` with one layer is the seed tutorial's
+    tanh(W [h->_N; h<-_1]).  Each decoder layer gets its own slice of W_s;
     an LSTM's memory cells start at zero.
 
     Teacher forcing still needs a loop (the attention reads s_{i-1}: no
@@ -58,7 +60,14 @@ class BahdanauDecoder(Decoder):
 
     parallel_teacher_forcing = False
 
-    def __init__(self, *, spec: DecoderSpec, decoder_init: DecoderInit, maxout: bool) -> None:
+    def __init__(
+        self,
+        *,
+        spec: DecoderSpec,
+        decoder_init: DecoderInit,
+        maxout: bool,
+        readout: Readout = Readout.deep,
+    ) -> None:
         super().__init__(spec)
         hidden, emb, enc = spec.hidden_dim, spec.emb_dim, spec.enc_dim
         self.decoder_init = decoder_init
@@ -66,8 +75,9 @@ class BahdanauDecoder(Decoder):
         init_dim = enc // 2 if decoder_init == DecoderInit.backward else enc
         self.init_proj = nn.Linear(init_dim, spec.num_layers * hidden)  # W_s
         self.rnn = self._make_rnn(emb + enc)
-        self.readout = DeepOutput(input_dim=hidden + enc + emb, output_dim=hidden, maxout=maxout)
-        self._add_output()
+        out_dim = hidden + enc + emb
+        self.readout = make_readout(readout, input_dim=out_dim, output_dim=hidden, maxout=maxout)
+        self._add_output(hidden if self.readout is not None else out_dim)
 
     def _summary(self, enc: EncoderOutput) -> Tensor:
         """The vector the start state is computed from: (B, K/2) or (B, K)."""
@@ -97,8 +107,9 @@ class BahdanauDecoder(Decoder):
         return out.squeeze(1), context.squeeze(1), state, weights.squeeze(1)
 
     def _features(self, states: Tensor, contexts: Tensor, embedded: Tensor) -> Tensor:
-        """Deep output over [s_i; c_i; E y_{i-1}]: (B, [T,] H + K + E) -> (B, [T,] H)."""
-        return self.dropout(self.readout(torch.cat([states, contexts, embedded], dim=-1)))
+        """Readout of [s_i; c_i; E y_{i-1}] (B, [T,] H + K + E) -> (B, [T,] H), or
+        the concatenation itself with ``readout=direct``."""
+        return self._read_out(self.readout, torch.cat([states, contexts, embedded], dim=-1))
 
     def step(
         self, y_prev: Tensor, state: State, enc: EncoderOutput

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from nmt.config import CellType, ChoContext
+from nmt.config import CellType, ChoContext, ChoSummary, Readout
 from nmt.models.encoder import EncoderOutput, make_rnn
 
 # A decoder state: a tuple of tensors whose batch dimension is dim 1 (RNN layout).
@@ -95,6 +95,16 @@ class DeepOutput(nn.Module):
         if not self.maxout:
             return torch.tanh(u)
         return u.unflatten(-1, (-1, 2)).amax(dim=-1)
+
+
+def make_readout(
+    readout: Readout, *, input_dim: int, output_dim: int, maxout: bool
+) -> DeepOutput | None:
+    """The deep-output layer for ``readout=deep``; None for ``direct``, where the
+    vocabulary layer reads [s; c; E y] itself (as the seed tutorials do)."""
+    if readout == Readout.direct:
+        return None
+    return DeepOutput(input_dim=input_dim, output_dim=output_dim, maxout=maxout)
 
 
 class Bridge(nn.Module):
@@ -176,11 +186,17 @@ class Decoder(nn.Module, ABC):
             dropout=spec.dropout,
         )
 
-    def _add_output(self) -> None:
-        """Register the output layer W_o: (..., H) -> (..., V), tied to E if asked."""
-        self.output = nn.Linear(self.spec.hidden_dim, self.spec.vocab_size)
+    def _add_output(self, features_dim: int | None = None) -> None:
+        """Register the output layer W_o: (..., F) -> (..., V), tied to E if asked;
+        F is H unless the features are wider (``readout=direct``)."""
+        self.output = nn.Linear(features_dim or self.spec.hidden_dim, self.spec.vocab_size)
         if self.spec.tie_embeddings:
             self.output.weight = self.embedding.weight
+
+    def _read_out(self, readout: DeepOutput | None, inputs: Tensor) -> Tensor:
+        """[s; c; E y_prev] (..., I) -> features: the deep output t (..., H), dropped
+        out, or with no deep-output layer the inputs themselves (..., I)."""
+        return inputs if readout is None else self.dropout(readout(inputs))
 
     def embed(self, tokens: Tensor) -> Tensor:
         """Ids (B, [T]) -> dropped-out embeddings E y (B, [T,] E)."""
@@ -253,7 +269,12 @@ class ChoDecoder(Decoder):
       h'_t = f(h'_{t-1}, y_{t-1}, c);
     - with step_output, also reaches the output layer beside the previous word:
       p(y_t | y_<t, c) = g(h'_t, y_{t-1}, c), a :class:`DeepOutput` over
-      [h'_t; E y_{t-1}; c] (the paper's wiring).
+      [h'_t; E y_{t-1}; c] (the paper's wiring), or with ``readout=direct``
+      the vocabulary layer over [h'_t; E y_{t-1}; c] itself.
+
+    With ``summary=final`` (the seed tutorial) c is h_N itself and the decoder
+    starts from the encoder's final states, bridged as Sutskever's when the
+    sizes differ; c is then the top layer of that start state.
 
     No step reads an earlier step's output except through y_{t-1}, so teacher
     forcing runs the RNN over the whole target in one call.  An LSTM's memory
@@ -265,22 +286,37 @@ class ChoDecoder(Decoder):
 
     parallel_teacher_forcing = True
 
-    def __init__(self, *, spec: DecoderSpec, context: ChoContext, maxout: bool) -> None:
+    def __init__(
+        self,
+        *,
+        spec: DecoderSpec,
+        context: ChoContext,
+        maxout: bool,
+        readout: Readout = Readout.deep,
+        summary: ChoSummary = ChoSummary.projected,
+    ) -> None:
         super().__init__(spec)
         hidden, emb = spec.hidden_dim, spec.emb_dim
         self.context = context
-        self.summary = nn.Linear(spec.enc_dim, hidden)  # V
-        self.init_proj = nn.Linear(hidden, spec.num_layers * hidden)  # V'
+        self.projected = summary == ChoSummary.projected
+        if self.projected:
+            self.summary = nn.Linear(spec.enc_dim, hidden)  # V
+            self.init_proj = nn.Linear(hidden, spec.num_layers * hidden)  # V'
+        else:
+            self.bridge_h = Bridge(enc_dim=spec.enc_dim, dec_dim=hidden)
+            self.bridge_c = Bridge(enc_dim=spec.enc_dim, dec_dim=hidden) if self.is_lstm else None
         self.rnn = self._make_rnn(emb + (0 if context == ChoContext.init else hidden))
-        self.readout = (
-            DeepOutput(input_dim=2 * hidden + emb, output_dim=hidden, maxout=maxout)
-            if context == ChoContext.step_output
-            else None
-        )
-        self._add_output()
+        out_dim = 2 * hidden + emb
+        self.readout = make_readout(readout, input_dim=out_dim, output_dim=hidden, maxout=maxout)
+        direct = context == ChoContext.step_output and self.readout is None
+        self._add_output(out_dim if direct else hidden)
 
     def init_state(self, enc: EncoderOutput) -> State:
-        """c = tanh(V h_N) from enc.hidden[-1] (B, D*H_enc); h'_0 = tanh(V' c)."""
+        """c = tanh(V h_N) from enc.hidden[-1] (B, D*H_enc) and h'_0 = tanh(V' c);
+        or (``summary=final``) h'_0 = the bridged final states, c = h'_0's top layer."""
+        if not self.projected:
+            rnn_state = bridged_start(enc, self.bridge_h, self.bridge_c)
+            return join_state(rnn_state, (top_hidden(rnn_state)[None],))
         summary = torch.tanh(self.summary(enc.hidden[-1]))  # (B, H)
         rnn_state = layered_start(self.init_proj, summary, self.num_layers, self.is_lstm)
         return join_state(rnn_state, (summary[None],))
@@ -295,9 +331,10 @@ class ChoDecoder(Decoder):
             embedded if self.context == ChoContext.init else torch.cat([embedded, repeated], -1)
         )
         out, new_rnn_state = self.rnn(inputs, rnn_state)
-        if self.readout is not None:
-            out = self.readout(torch.cat([out, embedded, repeated], dim=-1))
-        return self.dropout(out), join_state(new_rnn_state, extra)
+        if self.context != ChoContext.step_output:
+            return self.dropout(out), join_state(new_rnn_state, extra)
+        features = self._read_out(self.readout, torch.cat([out, embedded, repeated], dim=-1))
+        return features, join_state(new_rnn_state, extra)
 
     def step(
         self, y_prev: Tensor, state: State, enc: EncoderOutput

@@ -58,3 +58,44 @@ def test_reference_models_have_nmt_parameter_counts() -> None:
         ref, ours = build_reference(cfg, sizes), build_model(cfg, sizes)
         # The tutorials' attention holds W_a and U_a in one matrix over [s; h_j].
         assert bench_train.count_params(ref) == bench_train.count_params(ours), recipe
+
+
+def test_tutorial_batches_are_shuffled_unsorted_and_cover_the_epoch() -> None:
+    sys.path.insert(0, str(SCRIPT.parent))
+    try:
+        from bench_train import tutorial_index_batches
+    finally:
+        sys.path.remove(str(SCRIPT.parent))
+    batches = tutorial_index_batches(1000, 128, seed=3)
+    assert [len(b) for b in batches] == [128] * 7 + [104]  # the last one short
+    flat = [i for b in batches for i in b]
+    assert sorted(flat) == list(range(1000)) and flat != sorted(flat)
+    assert batches == tutorial_index_batches(1000, 128, seed=3)
+    assert batches != tutorial_index_batches(1000, 128, seed=4)
+
+
+def test_tutorial_batching_writes_the_epoch_table(tmp_path: Path) -> None:
+    out = tmp_path / "performance.md"
+    out.write_text("# Performance\n\n<!-- bench_train:start -->\nsteps\n<!-- bench_train:end -->\n")
+    args = [
+        sys.executable, str(SCRIPT), "--recipe", "sutskever_seed", "--synthetic",
+        "--synthetic-vocab", "40", "--batch-size", "4", "--steps", "3", "--threads", "1",
+        "--batching", "tutorial", "--out", str(out), *TINY,
+    ]  # fmt: skip
+    env = os.environ | {"OMP_NUM_THREADS": "1"}
+    result = subprocess.run(args, capture_output=True, text=True, env=env, timeout=120)
+    assert result.returncode == 0, result.stderr
+    per_side = re.findall(
+        r"^(reference|nmt): ([\d.]+) s/step x (\d+) batches/epoch = ([\d.]+) s/epoch",
+        result.stdout,
+        re.M,
+    )
+    assert [side for side, *_ in per_side] == ["reference", "nmt"]
+    for _, step, batches, epoch in per_side:
+        assert int(batches) == 5  # 4 * (2 warm-up + 3 timed) pairs in batches of 4
+        assert abs(float(step) * int(batches) - float(epoch)) < 0.1 + 0.01 * float(epoch)
+    text = out.read_text(encoding="utf-8")
+    assert "<!-- bench_train:start -->\nsteps\n<!-- bench_train:end -->" in text
+    assert text.count("<!-- bench_train_epoch:start -->") == 1 and "extrapolated" in text
+    rows = [line for line in text.splitlines() if line.startswith("| sutskever_seed (synthetic) |")]
+    assert len(rows) == 1 and "| 20 | 5 |" in rows[0] and "--batching tutorial" in rows[0]
