@@ -17,6 +17,7 @@ from typing import Any
 from nmt.config import DataConfig, TrainConfig
 from nmt.data.batching import Example, encode_pairs
 from nmt.data.corpus import ParallelText
+from nmt.data.text import clean_lines
 from nmt.data.tokenizer import Tokenizer, build_tokenizers
 from nmt.data.vocab import Vocab
 from nmt.models.registry import VocabSizes
@@ -48,7 +49,7 @@ class TextPipeline:
         """Tokens of each source line in the order the model reads them (cut to
         ``max_src_len``), and the 1-based numbers of the lines that were cut."""
         result, cut = [], []
-        for number, tokens in enumerate(self.src_tokenizer.tokenize_many(list(texts)), 1):
+        for number, tokens in enumerate(tokenize(self.src_tokenizer, texts), 1):
             if len(tokens) > self.max_src_len:
                 cut.append(number)
                 # keep the sentence's beginning even when the model reads it reversed
@@ -71,7 +72,7 @@ class TextPipeline:
         src_ids, _ = self.encode_sources(src)
         tgt_ids = [
             self.tgt_vocab.encode(t, add_bos=False, add_eos=False)
-            for t in self.tgt_tokenizer.tokenize_many(list(tgt))
+            for t in tokenize(self.tgt_tokenizer, tgt)
         ]
         return list(zip(src_ids, tgt_ids, strict=True))
 
@@ -99,13 +100,19 @@ class TextPipeline:
         )
 
 
+def tokenize(tokenizer: Tokenizer, texts: Sequence[str]) -> list[list[str]]:
+    """Tokens of raw lines, invisible characters removed first
+    (:func:`nmt.data.text.clean_line`): the one way into every tokenizer."""
+    return tokenizer.tokenize_many(clean_lines(texts))
+
+
 def _training_tokens(
     text: ParallelText, src_tok: Tokenizer, tgt_tok: Tokenizer, data: DataConfig
 ) -> tuple[list[list[str]], list[list[str]]]:
     """Tokens of the training pairs, without the empty or over-long ones
     (longer than data.max_src_len / data.max_tgt_len)."""
-    src_tokens = src_tok.tokenize_many(text.src)
-    tgt_tokens = tgt_tok.tokenize_many(text.tgt)
+    src_tokens = tokenize(src_tok, text.src)
+    tgt_tokens = tokenize(tgt_tok, text.tgt)
     keep = [
         i
         for i, (s, t) in enumerate(zip(src_tokens, tgt_tokens, strict=True))
