@@ -13,6 +13,7 @@ import pytest
 import torch
 from test_translate_cli import nmt_command, run_nmt
 from tiny_checkpoint import TINY_SUTSKEVER, save_tiny_checkpoint
+from train_runs import environ, tiny_run_args
 
 from nmt.checkpoint import save_checkpoint
 from nmt.data.pipeline import TextPipeline
@@ -133,3 +134,27 @@ def test_translate_with_an_ensemble_and_mismatched_vocabularies(
     result = run_nmt("translate", f"checkpoint=[{checkpoint},{other}]", stdin=b"s1\n")
     error = one_error_line(result)
     assert "other.pt" in error and "tgt vocab" in error
+
+
+@pytest.mark.parametrize("split", ["train", "val"])
+def test_training_on_an_empty_file_stops_before_it_starts(
+    split: str, synthetic_corpus, tmp_path: Path
+) -> None:
+    empty = tmp_path / f"empty.{split}.src"
+    blank = tmp_path / f"blank.{split}.tgt"
+    empty.write_text("", encoding="utf-8")
+    blank.write_text("", encoding="utf-8")
+    args = [o for o in tiny_run_args(synthetic_corpus) if not o.startswith(f"data.{split}_")]
+    args += [f"data.{split}_src={empty}", f"data.{split}_tgt={blank}"]
+    run = tmp_path / "run"
+    result = subprocess.run(
+        [*nmt_command(), "train", *args, f"hydra.run.dir={run}"],
+        capture_output=True,
+        env=environ(),
+        timeout=120,
+    )
+    lines = [line for line in result.stderr.decode().splitlines() if line.strip()]
+    assert result.returncode == 1 and lines[-1].startswith("nmt train: error: "), lines
+    assert str(empty) in lines[-1] and "empty" in lines[-1]
+    assert "Traceback" not in result.stderr.decode()
+    assert not (run / "checkpoints" / "best.pt").exists()
