@@ -16,6 +16,9 @@ from tiny_checkpoint import TINY_SUTSKEVER, save_tiny_checkpoint
 from train_runs import environ, tiny_run_args
 
 from nmt.checkpoint import save_checkpoint
+from nmt.commands import evaluate as evaluate_command
+from nmt.commands.serve import make_engine
+from nmt.config import DecodingConfig, EvaluateConfig, ServeConfig
 from nmt.data.pipeline import TextPipeline
 
 
@@ -158,3 +161,24 @@ def test_training_on_an_empty_file_stops_before_it_starts(
     assert str(empty) in lines[-1] and "empty" in lines[-1]
     assert "Traceback" not in result.stderr.decode()
     assert not (run / "checkpoints" / "best.pt").exists()
+
+
+def test_evaluate_and_serve_take_an_ensemble(
+    checkpoint: Path, synthetic_corpus, tmp_path: Path
+) -> None:
+    files = {"src": str(synthetic_corpus.src("test")), "ref": str(synthetic_corpus.tgt("test"))}
+    alone = evaluate_command.run(
+        EvaluateConfig(checkpoint=str(checkpoint), output_dir=str(tmp_path / "a"), **files)  # type: ignore[arg-type]
+    )
+    pair = [str(checkpoint), str(checkpoint)]
+    both = evaluate_command.run(
+        EvaluateConfig(checkpoint=pair, output_dir=str(tmp_path / "b"), **files)  # type: ignore[arg-type]
+    )
+    assert both["checkpoint"] == pair and alone["checkpoint"] == str(checkpoint)
+    assert both["bleu"] == alone["bleu"] and both["ppl"] == pytest.approx(alone["ppl"], rel=1e-5)
+    engine = make_engine(ServeConfig(checkpoint=pair, device="cpu"))  # type: ignore[arg-type]
+    assert engine.info["ensemble"] == pair and engine.info["checkpoint"] == str(checkpoint)
+    served = engine.translate(["s1 s2 s3"], DecodingConfig(), False)[0][0]
+    single = make_engine(ServeConfig(checkpoint=str(checkpoint), device="cpu"))  # type: ignore[arg-type]
+    assert served.text == single.translate(["s1 s2 s3"], DecodingConfig(), False)[0][0].text
+    assert single.info["ensemble"] is None
