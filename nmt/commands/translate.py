@@ -158,7 +158,12 @@ def write_attention_plots(translations: list[list[Translation]], folder: Path, l
 
 def is_stream(path: str) -> bool:
     """True when the input is stdin and not a regular file (a pipe, a terminal)."""
-    return path == "-" and not stat.S_ISREG(os.fstat(sys.stdin.fileno()).st_mode)
+    if path != "-":
+        return False
+    try:
+        return not stat.S_ISREG(os.fstat(sys.stdin.fileno()).st_mode)
+    except (OSError, ValueError):  # no stdin file descriptor: read it whole
+        return False
 
 
 def stream_batches(fd: int, limit: int = 1 << 16) -> Iterator[list[str]]:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -26,12 +27,12 @@ def checkpoint_list(value: Any) -> list[str]:
     """The checkpoint key as a list of paths: ``checkpoint=x.pt`` is one model,
     ``checkpoint=[a.pt,b.pt]`` an ensemble.  (OmegaConf has no ``str | list``
     type, so the key is ``Any`` and checked here.)"""
-    paths = [value] if isinstance(value, str) else value
+    paths = [value] if isinstance(value, str | os.PathLike) else value
     if not isinstance(paths, list | tuple) or not paths:
         raise ConfigError(f"checkpoint={value!r}: give a path or a list of paths [a.pt,b.pt]")
-    if not all(isinstance(p, str) and p for p in paths):
+    if not all(isinstance(p, str | os.PathLike) and str(p) for p in paths):
         raise ConfigError(f"checkpoint={value!r}: every entry must be a path")
-    return list(paths)
+    return [str(p) for p in paths]
 
 
 @dataclass

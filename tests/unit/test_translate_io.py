@@ -138,3 +138,28 @@ def test_write_output_replaces_an_existing_file(tmp_path: Path) -> None:
 def test_write_output_stdout(capsys: pytest.CaptureFixture[str]) -> None:
     write_output("-", ["a", "", "c"])
     assert capsys.readouterr().out == "a\n\nc\n"
+
+
+def test_stream_batches_keep_every_line_across_reads() -> None:
+    import os
+    import threading
+
+    from nmt.commands.translate import stream_batches
+
+    read_fd, write_fd = os.pipe()
+    pieces = [b"one\r\ntw", b"o\n\n", b"\xc3", b"\xa4 x\nlast"]
+    gate = threading.Event()
+
+    def feed() -> None:
+        for piece in pieces:
+            os.write(write_fd, piece)
+            gate.wait(0.05)
+        os.close(write_fd)
+
+    writer = threading.Thread(target=feed)
+    writer.start()
+    batches = list(stream_batches(read_fd, limit=4))
+    writer.join()
+    os.close(read_fd)
+    assert [line for batch in batches for line in batch] == ["one", "two", "", "ä x", "last"]
+    assert all(batches)
