@@ -163,3 +163,13 @@ def test_stream_batches_keep_every_line_across_reads() -> None:
     os.close(read_fd)
     assert [line for batch in batches for line in batch] == ["one", "two", "", "ä x", "last"]
     assert all(batches)
+
+
+def test_tsv_rows_of_a_later_batch_keep_their_line_numbers() -> None:
+    from nmt.commands.translate import format_output
+    from nmt.config import OutputFormat
+    from nmt.translation import Translation
+
+    batch = [[Translation("a", -1.0), Translation("b", -2.0)], [Translation("", 0.0)] * 2]
+    rows = format_output(batch, OutputFormat.tsv, first_line=5)
+    assert [row.split("\t")[:2] for row in rows] == [["5", "1"], ["5", "2"], ["6", "1"], ["6", "2"]]
