@@ -1,4 +1,11 @@
-"""`nmt translate`: a file or stdin in, one translated line per input line out."""
+"""`nmt translate`: a file or stdin in, one translated line per input line out.
+
+A regular file (or stdin redirected from one) is read whole and translated in
+length-sorted batches.  A pipe or a terminal is streamed: each line is
+translated, written and flushed as soon as it arrives, and the lines already
+waiting are decoded as one batch.  A file output is written to a temp file
+beside it and renamed at the end; the output is checked before any work.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +18,8 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
+
+import torch
 
 from nmt.commands.common import LoadedModel, load_model
 from nmt.config import OutputFormat, TranslateConfig, checkpoint_list
@@ -97,7 +106,12 @@ class OutputFile:
     def commit(self) -> None:
         if self.tmp:
             self.handle.close()
-            os.replace(self.tmp, self.path)
+            try:
+                os.replace(self.tmp, self.path)
+            except OSError as exc:
+                raise InputError(
+                    f"cannot write output {self.path}: {exc.strerror or exc}"
+                ) from None
             self.tmp = ""
 
     def discard(self) -> None:
@@ -189,7 +203,12 @@ def stream_batches(fd: int, limit: int = 1 << 16) -> Iterator[list[str]]:
 
 
 def translate_lines(
-    cfg: TranslateConfig, loaded: LoadedModel, lines: list[str], *, progress: bool
+    cfg: TranslateConfig,
+    loaded: LoadedModel,
+    device: torch.device,
+    lines: list[str],
+    *,
+    progress: bool,
 ) -> list[list[Translation]]:
     plots = bool(cfg.attention_plots) and cfg.attention_plots_max > 0
     return translate_nbest(
@@ -197,7 +216,7 @@ def translate_lines(
         lines,
         loaded.pipeline,
         cfg.decoding,
-        next(loaded.model.parameters()).device,
+        device,
         progress=progress,
         keep_attention=plots,
     )
@@ -206,16 +225,18 @@ def translate_lines(
 def run(cfg: TranslateConfig, out_dir: Path | None = None) -> int:
     """Translate; returns the number of lines written."""
     check_output(cfg.output)
-    loaded = load_model(checkpoint_list(cfg.checkpoint), pick_device(cfg.device))
+    device = pick_device(cfg.device)
+    loaded = load_model(checkpoint_list(cfg.checkpoint), device)
     stream = is_stream(cfg.input)
     out = OutputFile(cfg.output)
     try:
         if stream:
-            written, kept = _translate_stream(cfg, loaded, out)
+            written, kept = _translate_stream(cfg, loaded, device, out)
         else:
             translations = translate_lines(
                 cfg,
                 loaded,
+                device,
                 read_input(cfg.input),
                 progress=cfg.input != "-" and sys.stderr.isatty(),
             )
@@ -233,7 +254,7 @@ def run(cfg: TranslateConfig, out_dir: Path | None = None) -> int:
 
 
 def _translate_stream(
-    cfg: TranslateConfig, loaded: LoadedModel, out: OutputFile
+    cfg: TranslateConfig, loaded: LoadedModel, device: torch.device, out: OutputFile
 ) -> tuple[int, list[list[Translation]]]:
     """Translate stdin batch by batch as lines arrive, writing (and flushing)
     each batch's output at once; returns the lines written and the first
@@ -241,7 +262,7 @@ def _translate_stream(
     written, done = 0, 0
     kept: list[list[Translation]] = []
     for lines in stream_batches(sys.stdin.fileno()):
-        translations = translate_lines(cfg, loaded, lines, progress=False)
+        translations = translate_lines(cfg, loaded, device, lines, progress=False)
         outputs = format_output(translations, cfg.output_format, first_line=done + 1)
         out.write(outputs)
         written, done = written + len(outputs), done + len(lines)
