@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 from tqdm.auto import tqdm
@@ -44,6 +44,7 @@ def translate_hypotheses(
     input order kept.  An empty source gets no hypotheses, without running the model."""
     model.eval()
     vocab = pipeline.tgt_vocab
+    decoding = cap_beam(decoding, len(vocab))
     results: list[list[Hypothesis]] = [[] for _ in src_ids]
     todo = [i for i, ids in enumerate(src_ids) if ids]
     chunks = length_sorted_chunks([len(src_ids[i]) for i in todo], decoding.batch_size)
@@ -73,6 +74,14 @@ def translate_hypotheses(
         bar.update(len(positions))
     bar.close()
     return results
+
+
+def cap_beam(decoding: DecodingConfig, vocab_size: int) -> DecodingConfig:
+    """``decoding`` with beam_size (and n_best) at most the target vocabulary
+    size: a wider beam only holds copies of impossible hypotheses."""
+    if decoding.beam_size <= vocab_size:
+        return decoding
+    return replace(decoding, beam_size=vocab_size, n_best=min(decoding.n_best, vocab_size))
 
 
 def translate_ids(

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 
@@ -23,6 +23,7 @@ from nmt.config import (
 from nmt.data.corpus import ParallelText, available_test_splits, load_split
 from nmt.data.pipeline import TextPipeline
 from nmt.evaluation import EvalReport, evaluate
+from nmt.models.ensemble import Ensemble
 from nmt.models.registry import build_model
 from nmt.models.seq2seq import Seq2Seq
 
@@ -31,13 +32,18 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class LoadedModel:
+    """A model ready to translate.  For an ensemble, ``model`` is an
+    :class:`Ensemble` (it decodes as a Seq2Seq does) and ``path``,
+    ``train_config`` are its first member's; ``paths`` lists them all."""
+
     model: Seq2Seq
     pipeline: TextPipeline
     train_config: TrainConfig
     path: Path
+    paths: list[Path] = field(default_factory=list)
 
 
-def load_model(path: str | Path, device: torch.device) -> LoadedModel:
+def load_one(path: str | Path, device: torch.device) -> LoadedModel:
     """Model, tokenizers and vocabularies from a checkpoint file (or run dir)."""
     resolved = resolve_checkpoint(path)
     data = load_checkpoint(resolved)
@@ -49,7 +55,37 @@ def load_model(path: str | Path, device: torch.device) -> LoadedModel:
     except (KeyError, ConfigError, RuntimeError) as exc:
         raise CheckpointError(f"{path}: checkpoint does not match this nmt ({exc})") from None
     model.to(device).eval()
-    return LoadedModel(model=model, pipeline=pipeline, train_config=train_cfg, path=resolved)
+    return LoadedModel(model, pipeline, train_cfg, resolved, [resolved])
+
+
+def load_model(paths: str | Path | list[str], device: torch.device) -> LoadedModel:
+    """One checkpoint, or a list of them as an :class:`Ensemble` (one entry:
+    that model alone).  Ensemble members must share their vocabularies."""
+    if not isinstance(paths, list):
+        return load_one(paths, device)
+    members = [load_one(p, device) for p in paths]
+    if len(members) == 1:
+        return members[0]
+    first = members[0]
+    for other in members[1:]:
+        _check_same_vocabularies(first, other)
+    ensemble = Ensemble([m.model for m in members]).eval()
+    model = cast(Seq2Seq, ensemble)  # duck-typed: the decoding interface of a Seq2Seq
+    return LoadedModel(
+        model, first.pipeline, first.train_config, first.path, [m.path for m in members]
+    )
+
+
+def _check_same_vocabularies(first: LoadedModel, other: LoadedModel) -> None:
+    """Refuse an ensemble whose members read or write different tokens."""
+    mine, theirs = first.pipeline.state(), other.pipeline.state()
+    for side in ("tgt", "src"):
+        for part in (f"{side}_vocab", f"{side}_tokenizer"):
+            if mine[part] != theirs[part]:
+                raise CheckpointError(
+                    f"ensemble: {other.path} has another {side} "
+                    f"{part.split('_')[1]} than {first.path}; members must share them"
+                )
 
 
 def evaluate_and_write(

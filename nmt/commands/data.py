@@ -14,7 +14,7 @@ from typing import Any
 
 from nmt.config import DataCommandConfig, TokenizerKind, VocabConfig
 from nmt.data.corpus import load_split
-from nmt.data.pipeline import make_tokenizers
+from nmt.data.pipeline import make_tokenizers, tokenize
 from nmt.data.tokenizer import Tokenizer, build_tokenizers
 
 
@@ -49,7 +49,7 @@ def _tokenizers(cfg: DataCommandConfig) -> tuple[Tokenizer, Tokenizer]:
 
 
 def _side_stats(tokenizer: Tokenizer, lines: list[str]) -> dict[str, Any]:
-    tokens = tokenizer.tokenize_many(lines)
+    tokens = tokenize(tokenizer, lines)
     if tokenizer.kind == TokenizerKind.sentencepiece:
         return _piece_stats(tokens, tokenizer)
     return _stats(tokens)

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from nmt.commands.common import evaluate_and_write, load_model
-from nmt.config import EvaluateConfig, to_plain
+from nmt.config import EvaluateConfig, checkpoint_list, to_plain
 from nmt.data.corpus import load_split, read_parallel
 from nmt.utils import pick_device
 
@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 def run(cfg: EvaluateConfig, out_dir: Path | None = None) -> dict[str, Any]:
     """Evaluate; writes hypotheses.txt and report.json, returns the report."""
     device = pick_device(cfg.device)
-    loaded = load_model(cfg.checkpoint, device)
+    loaded = load_model(checkpoint_list(cfg.checkpoint), device)
     if cfg.src and cfg.ref:
         data = read_parallel(cfg.src, cfg.ref)
         split = "files"
@@ -34,7 +34,9 @@ def run(cfg: EvaluateConfig, out_dir: Path | None = None) -> dict[str, Any]:
         "split": split,
         "src": data.src_path,
         "ref": data.tgt_path,
-        "checkpoint": str(loaded.path),
+        "checkpoint": str(loaded.path)
+        if len(loaded.paths) == 1
+        else [str(p) for p in loaded.paths],
         "decoding": to_plain(cfg.decoding),
         "hypotheses": str(target / "hypotheses.txt"),
     }

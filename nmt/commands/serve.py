@@ -17,7 +17,7 @@ import torch
 
 from nmt.checkpoint import load_checkpoint, run_dir_of
 from nmt.commands.common import LoadedModel, load_model
-from nmt.config import DataSource, DecodingConfig, ServeConfig, to_plain
+from nmt.config import DataSource, DecodingConfig, ServeConfig, checkpoint_list, to_plain
 from nmt.serve.app import Engine, create_app, run_server
 from nmt.translation import Translation, translate_nbest
 from nmt.utils import pick_device
@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 
 def make_engine(cfg: ServeConfig) -> Engine:
     device = pick_device(cfg.device)
-    loaded = load_model(cfg.checkpoint, device)
+    loaded = load_model(checkpoint_list(cfg.checkpoint), device)
 
     def translate(
         lines: list[str], decoding: DecodingConfig, keep_attention: bool
@@ -47,6 +47,7 @@ def model_info(loaded: LoadedModel) -> dict[str, Any]:
     multi30k = cfg.data.source == DataSource.multi30k
     return {
         "checkpoint": str(loaded.path),
+        "ensemble": [str(p) for p in loaded.paths] if len(loaded.paths) > 1 else None,
         "architecture": cfg.model.arch,
         "model": to_plain(cfg.model),
         "languages": {

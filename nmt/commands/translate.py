@@ -1,15 +1,28 @@
-"""`nmt translate`: a file or stdin in, one translated line per input line out."""
+"""`nmt translate`: a file or stdin in, one translated line per input line out.
+
+A regular file (or stdin redirected from one) is read whole and translated in
+length-sorted batches.  A pipe or a terminal is streamed: each line is
+translated, written and flushed as soon as it arrives, and the lines already
+waiting are decoded as one batch.  A file output is written to a temp file
+beside it and renamed at the end; the output is checked before any work.
+"""
 
 from __future__ import annotations
 
 import logging
 import os
+import select
+import stat
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
-from nmt.commands.common import load_model
-from nmt.config import OutputFormat, TranslateConfig
+import torch
+
+from nmt.commands.common import LoadedModel, load_model
+from nmt.config import OutputFormat, TranslateConfig, checkpoint_list
 from nmt.plots import plot_attention
 from nmt.translation import Translation, translate_nbest
 from nmt.utils import pick_device
@@ -18,7 +31,7 @@ log = logging.getLogger(__name__)
 
 
 class InputError(Exception):
-    """The input cannot be read; the message names it."""
+    """The input cannot be read, or the output cannot be written; the message names it."""
 
 
 def split_lines(raw: bytes, name: str) -> list[str]:
@@ -49,19 +62,73 @@ def read_input(path: str) -> list[str]:
         raise InputError(f"cannot read input {path}: {exc.strerror or exc}") from None
 
 
-def write_output(path: str, lines: list[str]) -> None:
-    """Write all lines at once; a file is written to a temp file then renamed."""
-    text = "".join(line + "\n" for line in lines)
+def check_output(path: str) -> None:
+    """Refuse, before any work, an output that cannot become a file: a
+    directory, or a path under a file or an unwritable directory."""
     if path == "-":
-        sys.stdout.write(text)
-        sys.stdout.flush()
         return
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-        handle.write(text)
-    os.replace(tmp, target)
+    if target.is_dir():
+        raise InputError(f"output {path} is a directory")
+    parent = target.parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise InputError(f"output {path}: {parent} is not a directory")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise InputError(f"output {path}: {parent} is not writable")
+
+
+class OutputFile:
+    """The output, written as it comes: stdout, or a temp file beside the
+    target that becomes the target only on :meth:`commit` (no temp file is
+    left behind on an error)."""
+
+    def __init__(self, path: str) -> None:
+        self.path, self.tmp = path, ""
+        if path == "-":
+            self.handle: IO[str] = sys.stdout
+            return
+        target = Path(path)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd, self.tmp = tempfile.mkstemp(
+                dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"
+            )
+        except OSError as exc:
+            raise InputError(f"cannot write output {path}: {exc.strerror or exc}") from None
+        self.handle = os.fdopen(fd, "w", encoding="utf-8", newline="\n")
+
+    def write(self, lines: list[str]) -> None:
+        self.handle.write("".join(line + "\n" for line in lines))
+        self.handle.flush()
+
+    def commit(self) -> None:
+        if self.tmp:
+            self.handle.close()
+            try:
+                os.replace(self.tmp, self.path)
+            except OSError as exc:
+                raise InputError(
+                    f"cannot write output {self.path}: {exc.strerror or exc}"
+                ) from None
+            self.tmp = ""
+
+    def discard(self) -> None:
+        if self.tmp:
+            self.handle.close()
+            Path(self.tmp).unlink(missing_ok=True)
+            self.tmp = ""
+
+
+def write_output(path: str, lines: list[str]) -> None:
+    """Write all lines at once; a file is written to a temp file then renamed."""
+    out = OutputFile(path)
+    try:
+        out.write(lines)
+        out.commit()
+    finally:
+        out.discard()
 
 
 def one_line(text: str) -> str:
@@ -70,14 +137,17 @@ def one_line(text: str) -> str:
     return " ".join(text.split())
 
 
-def format_output(translations: list[list[Translation]], output_format: OutputFormat) -> list[str]:
+def format_output(
+    translations: list[list[Translation]], output_format: OutputFormat, first_line: int = 1
+) -> list[str]:
     """The output lines: per input line, its n-best texts in rank order (plain),
-    or ``line<TAB>rank<TAB>score<TAB>text`` rows, line and rank from 1 (tsv)."""
+    or ``line<TAB>rank<TAB>score<TAB>text`` rows, line from ``first_line`` and
+    rank from 1 (tsv)."""
     if output_format == OutputFormat.plain:
         return [one_line(t.text) for line in translations for t in line]
     return [
         f"{number}\t{rank}\t{t.score:.4f}\t{one_line(t.text)}"
-        for number, line in enumerate(translations, 1)
+        for number, line in enumerate(translations, first_line)
         for rank, t in enumerate(line, 1)
     ]
 
@@ -100,25 +170,101 @@ def write_attention_plots(translations: list[list[Translation]], folder: Path, l
     return written
 
 
-def run(cfg: TranslateConfig, out_dir: Path | None = None) -> int:
-    """Translate; returns the number of lines written."""
-    device = pick_device(cfg.device)
-    loaded = load_model(cfg.checkpoint, device)
-    lines = read_input(cfg.input)
+def is_stream(path: str) -> bool:
+    """True when the input is stdin and not a regular file (a pipe, a terminal)."""
+    if path != "-":
+        return False
+    try:
+        return not stat.S_ISREG(os.fstat(sys.stdin.fileno()).st_mode)
+    except (OSError, ValueError):  # no stdin file descriptor: read it whole
+        return False
+
+
+def stream_batches(fd: int, limit: int = 1 << 16) -> Iterator[list[str]]:
+    """The lines of ``fd`` as they arrive: wait for input, then take every
+    complete line already waiting (up to about ``limit`` bytes) as one batch.
+    The last line may lack its newline; lines split as :func:`split_lines` does."""
+    pending = b""
+    while True:
+        chunk = os.read(fd, limit)
+        while chunk and len(chunk) < limit and select.select([fd], [], [], 0)[0]:
+            more = os.read(fd, limit - len(chunk))
+            if not more:
+                break
+            chunk += more
+        if not chunk:
+            break
+        complete, newline, rest = (pending + chunk).rpartition(b"\n")
+        pending = rest
+        if newline:
+            yield split_lines(complete + newline, "stdin")
+    if pending:
+        yield split_lines(pending, "stdin")
+
+
+def translate_lines(
+    cfg: TranslateConfig,
+    loaded: LoadedModel,
+    device: torch.device,
+    lines: list[str],
+    *,
+    progress: bool,
+) -> list[list[Translation]]:
     plots = bool(cfg.attention_plots) and cfg.attention_plots_max > 0
-    translations = translate_nbest(
+    return translate_nbest(
         loaded.model,
         lines,
         loaded.pipeline,
         cfg.decoding,
         device,
-        progress=cfg.input != "-" and sys.stderr.isatty(),
+        progress=progress,
         keep_attention=plots,
     )
-    outputs = format_output(translations, cfg.output_format)
-    write_output(cfg.output, outputs)
+
+
+def run(cfg: TranslateConfig, out_dir: Path | None = None) -> int:
+    """Translate; returns the number of lines written."""
+    check_output(cfg.output)
+    device = pick_device(cfg.device)
+    loaded = load_model(checkpoint_list(cfg.checkpoint), device)
+    stream = is_stream(cfg.input)
+    out = OutputFile(cfg.output)
+    try:
+        if stream:
+            written, kept = _translate_stream(cfg, loaded, device, out)
+        else:
+            translations = translate_lines(
+                cfg,
+                loaded,
+                device,
+                read_input(cfg.input),
+                progress=cfg.input != "-" and sys.stderr.isatty(),
+            )
+            outputs = format_output(translations, cfg.output_format)
+            out.write(outputs)
+            written, kept = len(outputs), translations
+        out.commit()
+    finally:
+        out.discard()
     if cfg.output != "-":
-        log.info("wrote %d lines to %s", len(outputs), cfg.output)
-    if plots and cfg.attention_plots:
-        write_attention_plots(translations, Path(cfg.attention_plots), cfg.attention_plots_max)
-    return len(outputs)
+        log.info("wrote %d lines to %s", written, cfg.output)
+    if cfg.attention_plots and cfg.attention_plots_max > 0:
+        write_attention_plots(kept, Path(cfg.attention_plots), cfg.attention_plots_max)
+    return written
+
+
+def _translate_stream(
+    cfg: TranslateConfig, loaded: LoadedModel, device: torch.device, out: OutputFile
+) -> tuple[int, list[list[Translation]]]:
+    """Translate stdin batch by batch as lines arrive, writing (and flushing)
+    each batch's output at once; returns the lines written and the first
+    translations (for attention plots)."""
+    written, done = 0, 0
+    kept: list[list[Translation]] = []
+    for lines in stream_batches(sys.stdin.fileno()):
+        translations = translate_lines(cfg, loaded, device, lines, progress=False)
+        outputs = format_output(translations, cfg.output_format, first_line=done + 1)
+        out.write(outputs)
+        written, done = written + len(outputs), done + len(lines)
+        kept += translations[: max(cfg.attention_plots_max - len(kept), 0)]
+    return written, kept

@@ -57,6 +57,7 @@ from nmt.config.roots import (
     OutputFormat,
     TrainConfig,
     TranslateConfig,
+    checkpoint_list,
 )
 from nmt.config.serve import ServeConfig, decoding_preset
 from nmt.config.store import register_configs
@@ -73,6 +74,7 @@ from nmt.config.training import (
 )
 
 __all__ = [
+    "checkpoint_list",
     "ServeConfig",
     "decoding_preset",
     "MODEL_CONFIGS",

@@ -23,7 +23,8 @@ class DecodingConfig:
     max_len_ratio: float | None = 2.0  # also stop at ratio * source length + 10
     min_len: int = 0  # output tokens before <eos> is allowed
     batch_size: int = 128  # sentences per batch (beam: times beam_size rows)
-    beam_size: int = 5  # beam only
+    beam_size: int = 5  # beam only; also cut to the target vocabulary size
+    max_beam_size: int = 64  # the largest beam_size accepted (memory grows with it)
     n_best: int = 1  # hypotheses per sentence (beam: <= beam_size; sample: samples)
     # GNMT length penalty (Wu et al. 2016, eq. 14): score = log P / ((5 + |Y|) / 6)^alpha;
     # 0 = plain log-probability.  Ranks beam hypotheses and n-best samples.
@@ -51,6 +52,11 @@ class DecodingConfig:
     def _check_search(self) -> None:
         if self.beam_size < 1:
             raise ConfigError("decoding.beam_size must be >= 1")
+        if self.beam_size > self.max_beam_size:
+            raise ConfigError(
+                f"decoding.beam_size={self.beam_size} is above "
+                f"decoding.max_beam_size={self.max_beam_size} (raise that key to allow it)"
+            )
         if self.n_best < 1:
             raise ConfigError("decoding.n_best must be >= 1")
         if self.strategy == DecodingStrategy.beam and self.n_best > self.beam_size:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -22,6 +23,18 @@ class OutputFormat(str, Enum):
     tsv = "tsv"
 
 
+def checkpoint_list(value: Any) -> list[str]:
+    """The checkpoint key as a list of paths: ``checkpoint=x.pt`` is one model,
+    ``checkpoint=[a.pt,b.pt]`` an ensemble.  (OmegaConf has no ``str | list``
+    type, so the key is ``Any`` and checked here.)"""
+    paths = [value] if isinstance(value, str | os.PathLike) else value
+    if not isinstance(paths, list | tuple) or not paths:
+        raise ConfigError(f"checkpoint={value!r}: give a path or a list of paths [a.pt,b.pt]")
+    if not all(isinstance(p, str | os.PathLike) and str(p) for p in paths):
+        raise ConfigError(f"checkpoint={value!r}: every entry must be a path")
+    return [str(p) for p in paths]
+
+
 @dataclass
 class TrainConfig:
     data: DataConfig = field(default_factory=DataConfig)
@@ -37,7 +50,7 @@ class TrainConfig:
 
 @dataclass
 class EvaluateConfig:
-    checkpoint: str = MISSING
+    checkpoint: Any = MISSING  # a path, or a list of paths: an ensemble
     split: str = "test_2016_flickr"  # a Multi30k split, or ignored when src/ref given
     src: str | None = None  # evaluate on files instead of a split
     ref: str | None = None
@@ -47,13 +60,14 @@ class EvaluateConfig:
     decoding: DecodingConfig = field(default_factory=DecodingConfig)
 
     def __post_init__(self) -> None:
+        checkpoint_list(self.checkpoint)
         if bool(self.src) != bool(self.ref):
             raise ConfigError("evaluate: src= and ref= go together")
 
 
 @dataclass
 class TranslateConfig:
-    checkpoint: str = MISSING
+    checkpoint: Any = MISSING  # a path, or a list of paths: an ensemble
     input: str = "-"  # a file, or - for stdin
     output: str = "-"  # a file, or - for stdout
     output_format: OutputFormat = OutputFormat.plain  # tsv: line, rank, score, text
@@ -63,6 +77,7 @@ class TranslateConfig:
     decoding: DecodingConfig = field(default_factory=DecodingConfig)
 
     def __post_init__(self) -> None:
+        checkpoint_list(self.checkpoint)
         if self.attention_plots_max < 0:
             raise ConfigError("attention_plots_max must be >= 0")
 

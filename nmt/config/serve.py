@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from omegaconf import MISSING, OmegaConf
 
 from nmt.config.convert import to_dataclass
 from nmt.config.decoding import DecodingConfig
 from nmt.config.errors import ConfigError
+from nmt.config.roots import checkpoint_list
 from nmt.config.training import DeviceChoice
 
 PRESETS = Path(__file__).resolve().parents[1] / "configs" / "decoding"
@@ -25,7 +27,7 @@ class ServeConfig:
     ``max_batch_lines`` lines.
     """
 
-    checkpoint: str = MISSING
+    checkpoint: Any = MISSING  # a path, or a list of paths: an ensemble
     host: str = "127.0.0.1"  # localhost only; 0.0.0.0 opens the server to the network
     port: int = 8000
     device: DeviceChoice = DeviceChoice.auto
@@ -39,6 +41,7 @@ class ServeConfig:
     decoding: DecodingConfig = field(default_factory=DecodingConfig)
 
     def __post_init__(self) -> None:
+        checkpoint_list(self.checkpoint)
         if not 0 < self.port < 65536:
             raise ConfigError(f"port={self.port} must be in [1, 65535]")
         limits = ("max_lines", "max_line_chars", "max_body_bytes", "max_beam_size", "max_n_best")

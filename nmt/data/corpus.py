@@ -342,11 +342,21 @@ def load_split(cfg: DataConfig, split: str) -> ParallelText:
             for lang in (cfg.src_lang, cfg.tgt_lang)
         ]
         data = read_parallel(paths[0], paths[1])
+    _check_not_empty(data, split)
     if split == "train" and cfg.max_train_examples is not None:
         keep = cfg.max_train_examples
         data = ParallelText(data.src[:keep], data.tgt[:keep], data.src_path, data.tgt_path)
     logger.info("%s: %d sentence pairs from %s", split, len(data), data.src_path)
     return data
+
+
+def _check_not_empty(data: ParallelText, split: str) -> None:
+    """A split whose source or target side holds no text (an empty or
+    blank-only file) cannot train or score a model: refuse it by name."""
+    for lines, path in ((data.src, data.src_path), (data.tgt, data.tgt_path)):
+        if not any(line.strip() for line in lines):
+            state = "is empty" if not lines else "holds only blank lines"
+            raise DataError(f"{path} ({split} split) {state}")
 
 
 def available_test_splits(cfg: DataConfig) -> list[str]:

@@ -23,6 +23,7 @@ from nmt.config import DataConfig, TokenizerConfig, TokenizerKind, TrainConfig, 
 from nmt.data.batching import Example, encode_pairs
 from nmt.data.corpus import ParallelText
 from nmt.data.subword import cached_model, seed_sampling
+from nmt.data.text import clean_lines
 from nmt.data.tokenizer import Tokenizer, build_tokenizers
 from nmt.data.vocab import Vocab
 from nmt.models.registry import VocabSizes
@@ -55,7 +56,7 @@ class TextPipeline:
         """Tokens of each source line in the order the model reads them (cut to
         ``max_src_len``), and the 1-based numbers of the lines that were cut."""
         result, cut = [], []
-        for number, tokens in enumerate(self.src_tokenizer.tokenize_many(list(texts)), 1):
+        for number, tokens in enumerate(tokenize(self.src_tokenizer, texts), 1):
             if len(tokens) > self.max_src_len:
                 cut.append(number)
                 # keep the sentence's beginning even when the model reads it reversed
@@ -78,7 +79,7 @@ class TextPipeline:
         src_ids, _ = self.encode_sources(src)
         tgt_ids = [
             self.tgt_vocab.encode(t, add_bos=False, add_eos=False)
-            for t in self.tgt_tokenizer.tokenize_many(list(tgt))
+            for t in tokenize(self.tgt_tokenizer, tgt)
         ]
         return list(zip(src_ids, tgt_ids, strict=True))
 
@@ -106,13 +107,22 @@ class TextPipeline:
         )
 
 
+def tokenize(
+    tokenizer: Tokenizer, texts: Sequence[str], sampling: tuple[float, int] | None = None
+) -> list[list[str]]:
+    """Tokens of raw lines, invisible characters removed first
+    (:func:`nmt.data.text.clean_line`): the one way into every tokenizer.
+    ``sampling`` is subword regularization's (alpha, nbest_size), training only."""
+    return tokenizer.tokenize_many(clean_lines(texts), sampling)
+
+
 def _training_tokens(
     text: ParallelText, src_tok: Tokenizer, tgt_tok: Tokenizer, data: DataConfig
 ) -> tuple[list[list[str]], list[list[str]], list[int]]:
     """Tokens of the training pairs, without the empty or over-long ones
     (longer than data.max_src_len / data.max_tgt_len), and the kept pairs' indices."""
-    src_tokens = src_tok.tokenize_many(text.src)
-    tgt_tokens = tgt_tok.tokenize_many(text.tgt)
+    src_tokens = tokenize(src_tok, text.src)
+    tgt_tokens = tokenize(tgt_tok, text.tgt)
     keep = [
         i
         for i, (s, t) in enumerate(zip(src_tokens, tgt_tokens, strict=True))
@@ -130,7 +140,8 @@ def _subword_models(
     model for both with ``joint``), from the cache when it has them."""
 
     def lines(side: list[str]) -> list[str]:
-        return [line.lower() for line in side] if cfg.lower else list(side)
+        side = clean_lines(side)
+        return [line.lower() for line in side] if cfg.lower else side
 
     src, tgt = lines(text.src), lines(text.tgt)
     if cfg.joint:  # in language order, so that both directions share the model
@@ -212,8 +223,8 @@ class SampledEpochs:
 
     def __call__(self, epoch: int) -> list[Example]:
         seed_sampling((self.seed * 100_003 + epoch) % 2**32)
-        src = self.pipeline.src_tokenizer.tokenize_many(self.src, self.sampling)
-        tgt = self.pipeline.tgt_tokenizer.tokenize_many(self.tgt, self.sampling)
+        src = tokenize(self.pipeline.src_tokenizer, self.src, self.sampling)
+        tgt = tokenize(self.pipeline.tgt_tokenizer, self.tgt, self.sampling)
         return encode_pairs(src, tgt, self.pipeline.src_vocab, self.pipeline.tgt_vocab)
 
 

@@ -138,3 +138,38 @@ def test_write_output_replaces_an_existing_file(tmp_path: Path) -> None:
 def test_write_output_stdout(capsys: pytest.CaptureFixture[str]) -> None:
     write_output("-", ["a", "", "c"])
     assert capsys.readouterr().out == "a\n\nc\n"
+
+
+def test_stream_batches_keep_every_line_across_reads() -> None:
+    import os
+    import threading
+
+    from nmt.commands.translate import stream_batches
+
+    read_fd, write_fd = os.pipe()
+    pieces = [b"one\r\ntw", b"o\n\n", b"\xc3", b"\xa4 x\nlast"]
+    gate = threading.Event()
+
+    def feed() -> None:
+        for piece in pieces:
+            os.write(write_fd, piece)
+            gate.wait(0.05)
+        os.close(write_fd)
+
+    writer = threading.Thread(target=feed)
+    writer.start()
+    batches = list(stream_batches(read_fd, limit=4))
+    writer.join()
+    os.close(read_fd)
+    assert [line for batch in batches for line in batch] == ["one", "two", "", "ä x", "last"]
+    assert all(batches)
+
+
+def test_tsv_rows_of_a_later_batch_keep_their_line_numbers() -> None:
+    from nmt.commands.translate import format_output
+    from nmt.config import OutputFormat
+    from nmt.translation import Translation
+
+    batch = [[Translation("a", -1.0), Translation("b", -2.0)], [Translation("", 0.0)] * 2]
+    rows = format_output(batch, OutputFormat.tsv, first_line=5)
+    assert [row.split("\t")[:2] for row in rows] == [["5", "1"], ["5", "2"], ["6", "1"], ["6", "2"]]
