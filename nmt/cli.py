@@ -19,6 +19,7 @@ from omegaconf import DictConfig
 from omegaconf.errors import OmegaConfBaseException
 
 from nmt.config import (
+    AverageConfig,
     ConfigError,
     DataCommandConfig,
     EvaluateConfig,
@@ -37,6 +38,7 @@ COMMANDS = {
     "translate": "translate a file: checkpoint=PATH input=FILE|- output=FILE|-",
     "data": "fetch and verify Multi30k, print line and token statistics",
     "serve": "HTTP API and web page: checkpoint=PATH [host=127.0.0.1 port=8000]",
+    "average": "average checkpoints: checkpoints=[a.pt,b.pt] (or run=DIR last=5) output=FILE",
 }
 
 
@@ -103,12 +105,20 @@ def serve_app(cfg: DictConfig) -> None:
     _run("serve", cfg, ServeConfig, serve.run)
 
 
+@hydra.main(config_path=CONFIG_PATH, config_name="average", version_base="1.3")
+def average_app(cfg: DictConfig) -> None:
+    from nmt.commands import average
+
+    _run("average", cfg, AverageConfig, average.run)
+
+
 APPS: dict[str, Callable[[], None]] = {
     "train": train_app,
     "evaluate": evaluate_app,
     "translate": translate_app,
     "data": data_app,
     "serve": serve_app,
+    "average": average_app,
 }
 
 

@@ -32,7 +32,8 @@ log = logging.getLogger(__name__)
 LOCK_FILE = ".nmt-train.lock"
 SUMMARY_FILE = "summary.json"
 # what a run writes into its dir besides Hydra's files (deleted by an overwrite)
-RUN_OUTPUTS = (CHECKPOINTS, METRICS_FILE, SUMMARY_FILE, CURVES_PNG, "tensorboard")
+# ("test" holds best.pt's test-set reports, see nmt.commands.common.evaluate_test_splits)
+RUN_OUTPUTS = (CHECKPOINTS, METRICS_FILE, SUMMARY_FILE, CURVES_PNG, "tensorboard", "test")
 
 
 class RunDirError(TrainingError):
