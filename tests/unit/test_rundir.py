@@ -108,3 +108,20 @@ def test_a_refused_claim_releases_the_lock(tmp_path: Path) -> None:
     with pytest.raises(RunDirError):
         claim_run_dir(run, resume_from=None, overwrite=False)
     RunDirLock(run).acquire().release()
+
+
+def test_default_run_dirs_differ_within_one_second() -> None:
+    """Two runs started in the same second must not share the default run dir."""
+    import re
+
+    from hydra import compose, initialize_config_module
+    from omegaconf import OmegaConf
+
+    from nmt.config import register_configs
+
+    register_configs()
+    with initialize_config_module(config_module="nmt.configs", version_base="1.3"):
+        cfg = compose(config_name="train", return_hydra_config=True)
+    for key in ("hydra.run.dir", "hydra.sweep.dir"):
+        name = Path(str(OmegaConf.select(cfg, key))).name
+        assert re.fullmatch(r"\d\d-\d\d-\d\d\.\d{6}", name), name
