@@ -15,7 +15,8 @@ from typing import Any
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
 from nmt.config import (
@@ -68,6 +69,32 @@ def _run(command: str, cfg: DictConfig, schema: type, body: Callable[[Any, Path]
         sys.exit(exc.exit_code)
     except (ConfigError, DataError, CheckpointError, InputError, TrainingError) as exc:
         _fail(command, str(exc))
+
+
+class RunDirGuard(Callback):
+    """Claims `nmt train`'s run dir (lock, no silent overwrite: see
+    nmt.training.rundir) before Hydra writes ``.hydra/`` and ``train.log`` into
+    it, so that a refused run leaves the dir as it was.  Only a single run (not
+    a sweep) and only the launching process (rank 0 under torchrun) claim it
+    here; the train command claims it again (the same lock) in every case."""
+
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        from nmt.checkpoint import CheckpointError
+        from nmt.training.rundir import RunDirError, claim_run_dir
+
+        if int(os.environ.get("RANK", "0")) != 0:
+            return
+        with open_dict(config):  # resolve the clock in the dir's name once, for Hydra too
+            config.hydra.run.dir = str(OmegaConf.select(config, "hydra.run.dir"))
+        trainer = config.trainer
+        try:
+            claim_run_dir(
+                Path(config.hydra.run.dir),
+                resume_from=trainer.resume_from,
+                overwrite=bool(trainer.overwrite),
+            )
+        except (RunDirError, CheckpointError) as exc:
+            _fail("train", str(exc))
 
 
 @hydra.main(config_path=CONFIG_PATH, config_name="train", version_base="1.3")

@@ -41,7 +41,12 @@ class RunDirError(TrainingError):
 
 
 class RunDirLock:
-    """An exclusive lock on a run dir, held from :meth:`acquire` to :meth:`release`."""
+    """An exclusive lock on a run dir, held from :meth:`acquire` to :meth:`release`.
+
+    A process that holds a dir's lock gets the same lock again (the CLI claims
+    the dir before Hydra writes into it, the train command again after)."""
+
+    _held: dict[Path, RunDirLock] = {}  # this process's locks, by resolved dir
 
     def __init__(self, run_dir: Path) -> None:
         self.run_dir = Path(run_dir)
@@ -50,6 +55,9 @@ class RunDirLock:
 
     def acquire(self) -> RunDirLock:
         self.run_dir.mkdir(parents=True, exist_ok=True)
+        held = RunDirLock._held.get(self.run_dir.resolve())
+        if held is not None:
+            return held
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -63,6 +71,7 @@ class RunDirLock:
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode("ascii"))
         self._fd = fd
+        RunDirLock._held[self.run_dir.resolve()] = self
         return self
 
     def release(self) -> None:
@@ -70,6 +79,7 @@ class RunDirLock:
             os.ftruncate(self._fd, 0)  # no PID of a finished run is left to read
             os.close(self._fd)  # closing drops the flock
             self._fd = None
+            RunDirLock._held.pop(self.run_dir.resolve(), None)
 
 
 def holds_run(run_dir: Path) -> bool:

@@ -21,13 +21,18 @@ def test_finished_run_is_not_overwritten_unless_asked(synthetic_corpus, tmp_path
     run_train(args, tmp_path)
     before = (run / "metrics.jsonl").read_bytes()
     best = (run / "checkpoints" / "best.pt").stat().st_mtime_ns
-    rc, out = finish(start_nmt(args, tmp_path))
+    hydra_files = {p.name: p.read_bytes() for p in (run / ".hydra").iterdir()}
+    log = (run / "train.log").read_bytes()
+    rc, out = finish(start_nmt([*args, "name=second"], tmp_path))
     assert rc == 1
     line = last_line(out)
     assert line.startswith("nmt train: error:") and str(run) in line
     assert f"trainer.resume_from={run}" in line and "trainer.overwrite=true" in line
     assert (run / "metrics.jsonl").read_bytes() == before
     assert (run / "checkpoints" / "best.pt").stat().st_mtime_ns == best
+    # the refused run wrote nothing: the config Hydra saved and the log are the first run's
+    assert {p.name: p.read_bytes() for p in (run / ".hydra").iterdir()} == hydra_files
+    assert (run / "train.log").read_bytes() == log
     run_train([*args, "trainer.overwrite=true"], tmp_path)
     assert [r["epoch"] for r in records(run) if r["type"] == "epoch"] == [1]
 
