@@ -161,3 +161,16 @@ def test_epochs_done_counts_a_cut_epoch_as_a_fraction(scripts: Any, tmp_path: Pa
     (tmp_path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
     assert results.epochs_done(tmp_path, {"epochs": 3, "steps": 240}) == 2.4
     assert results.epochs_done(tmp_path, {"epochs": 3, "steps": 300}) == 3.0
+
+
+def test_results_table_keeps_the_sections_other_scripts_wrote(scripts: Any, tmp_path: Path) -> None:
+    results, _ = scripts
+    path = tmp_path / "results.md"
+    section = "<!-- averaging:start -->\n## Checkpoint averaging\n| a | 1 |\n<!-- averaging:end -->"
+    path.write_text("# Results on Multi30k\n\nold table\n\n" + section + "\n")
+    results.write_markdown([row("default", 30.0)], path)
+    text = path.read_text()
+    assert "old table" not in text and "| default |" in text
+    assert text.count(section) == 1
+    results.write_markdown([row("default", 31.0)], path)
+    assert path.read_text().count(section) == 1
