@@ -97,6 +97,10 @@ class RunDirGuard(Callback):
             _fail("train", str(exc))
 
 
+# added to `nmt train`'s overrides here, not in train.yaml: no YAML file names code
+RUN_DIR_GUARD = "+hydra.callbacks.run_dir_guard._target_=nmt.cli.RunDirGuard"
+
+
 @hydra.main(config_path=CONFIG_PATH, config_name="train", version_base="1.3")
 def train_app(cfg: DictConfig) -> None:
     from nmt.commands import train
@@ -189,7 +193,7 @@ def main() -> None:
         sys.exit(2)
     rest = args[1:]
     if command == "train":
-        rest += worker_overrides(rest)
+        rest += [RUN_DIR_GUARD, *worker_overrides(rest)]
     sys.argv = [f"nmt-{command}", *rest]
     register_configs()
     APPS[command]()
