@@ -15,10 +15,12 @@ from typing import Any
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
 from nmt.config import (
+    AverageConfig,
     ConfigError,
     DataCommandConfig,
     EvaluateConfig,
@@ -37,6 +39,7 @@ COMMANDS = {
     "translate": "translate a file: checkpoint=PATH input=FILE|- output=FILE|-",
     "data": "fetch and verify Multi30k, print line and token statistics",
     "serve": "HTTP API and web page: checkpoint=PATH [host=127.0.0.1 port=8000]",
+    "average": "average checkpoints: checkpoints=[a.pt,b.pt] (or run=DIR last=5) output=FILE",
 }
 
 
@@ -66,6 +69,36 @@ def _run(command: str, cfg: DictConfig, schema: type, body: Callable[[Any, Path]
         sys.exit(exc.exit_code)
     except (ConfigError, DataError, CheckpointError, InputError, TrainingError) as exc:
         _fail(command, str(exc))
+
+
+class RunDirGuard(Callback):
+    """Claims `nmt train`'s run dir (lock, no silent overwrite: see
+    nmt.training.rundir) before Hydra writes ``.hydra/`` and ``train.log`` into
+    it, so that a refused run leaves the dir as it was.  Only a single run (not
+    a sweep) and only the launching process (rank 0 under torchrun) claim it
+    here; the train command claims it again (the same lock) in every case."""
+
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        from nmt.checkpoint import CheckpointError
+        from nmt.training.rundir import RunDirError, claim_run_dir
+
+        if int(os.environ.get("RANK", "0")) != 0:
+            return
+        with open_dict(config):  # resolve the clock in the dir's name once, for Hydra too
+            config.hydra.run.dir = str(OmegaConf.select(config, "hydra.run.dir"))
+        trainer = config.trainer
+        try:
+            claim_run_dir(
+                Path(config.hydra.run.dir),
+                resume_from=trainer.resume_from,
+                overwrite=bool(trainer.overwrite),
+            )
+        except (RunDirError, CheckpointError) as exc:
+            _fail("train", str(exc))
+
+
+# added to `nmt train`'s overrides here, not in train.yaml: no YAML file names code
+RUN_DIR_GUARD = "+hydra.callbacks.run_dir_guard._target_=nmt.cli.RunDirGuard"
 
 
 @hydra.main(config_path=CONFIG_PATH, config_name="train", version_base="1.3")
@@ -103,12 +136,20 @@ def serve_app(cfg: DictConfig) -> None:
     _run("serve", cfg, ServeConfig, serve.run)
 
 
+@hydra.main(config_path=CONFIG_PATH, config_name="average", version_base="1.3")
+def average_app(cfg: DictConfig) -> None:
+    from nmt.commands import average
+
+    _run("average", cfg, AverageConfig, average.run)
+
+
 APPS: dict[str, Callable[[], None]] = {
     "train": train_app,
     "evaluate": evaluate_app,
     "translate": translate_app,
     "data": data_app,
     "serve": serve_app,
+    "average": average_app,
 }
 
 
@@ -152,7 +193,7 @@ def main() -> None:
         sys.exit(2)
     rest = args[1:]
     if command == "train":
-        rest += worker_overrides(rest)
+        rest += [RUN_DIR_GUARD, *worker_overrides(rest)]
     sys.argv = [f"nmt-{command}", *rest]
     register_configs()
     APPS[command]()

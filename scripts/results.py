@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -182,7 +183,18 @@ def decoding_label(decoding: dict[str, Any]) -> str:
     return str(decoding.get("strategy", "greedy"))
 
 
+def marked_sections(path: Path) -> list[str]:
+    """The sections other scripts keep in ``path`` between ``<!-- NAME:start -->``
+    and ``<!-- NAME:end -->`` (scripts/average_report.py's, say), whole."""
+    text = path.read_text(encoding="utf-8") if path.is_file() else ""
+    pattern = re.compile(r"<!-- ([\w-]+):start -->.*?<!-- \1:end -->", re.DOTALL)
+    return [match.group(0) for match in pattern.finditer(text)]
+
+
 def write_markdown(rows: list[dict], path: Path) -> None:
+    """docs/results.md: the table and how to reproduce each row; the marked
+    sections other scripts wrote there are kept, after them."""
+    kept = marked_sections(path)
     lines = [
         "# Results on Multi30k",
         "",
@@ -215,6 +227,7 @@ def write_markdown(rows: list[dict], path: Path) -> None:
     for r in rows:
         lines.append(f"- {r['recipe']} {r['direction']} {r['split']} ({r['date']}):")
         lines.append(f"  `{r['command']}`")
+    lines += [line for section in kept for line in ["", section]]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from nmt.checkpoint import LAST, load_checkpoint, resolve_checkpoint
+from nmt.checkpoint import LAST, CheckpointError, load_checkpoint, resolve_checkpoint
 from nmt.commands.common import evaluate_test_splits
 from nmt.config import TrainConfig, to_plain
 from nmt.data.batching import BucketBatchSampler, EpochBatches, Example, padded_widths
@@ -28,6 +28,7 @@ from nmt.models.seq2seq import Seq2Seq
 from nmt.training.distributed import Distributed
 from nmt.training.distributed import setup as setup_distributed
 from nmt.training.optim import build_optimizer, build_scheduler, total_training_steps
+from nmt.training.rundir import SUMMARY_FILE, RunDirError, RunDirLock, claim_run_dir
 from nmt.training.trainer import Trainer
 from nmt.utils import seed_everything
 
@@ -107,15 +108,36 @@ def make_validator(cfg: TrainConfig, pipeline: TextPipeline, device: torch.devic
 def run(cfg: TrainConfig, out_dir: Path) -> dict[str, Any]:
     dist = setup_distributed(cfg.trainer.device)
     finished = False
+    lock: RunDirLock | None = None
     try:
         out_dir = dist.shared_run_dir(out_dir)
         if not dist.is_main:  # the main process speaks for all
             logging.getLogger("nmt").setLevel(logging.WARNING)
+        lock = claim(cfg, out_dir, dist)
         result = _train(cfg, out_dir, dist)
         finished = True
         return result
     finally:
         dist.close(wait=finished)  # after an error the others may never arrive
+        if lock is not None:
+            lock.release()
+
+
+def claim(cfg: TrainConfig, out_dir: Path, dist: Distributed) -> RunDirLock | None:
+    """The main process locks the run dir and checks it may take this run (see
+    nmt.training.rundir); every process stops with the same one line if not."""
+    lock, refusal = None, ""
+    if dist.is_main:
+        try:
+            lock = claim_run_dir(
+                out_dir, resume_from=cfg.trainer.resume_from, overwrite=cfg.trainer.overwrite
+            )
+        except (RunDirError, CheckpointError) as exc:
+            refusal = str(exc)
+    refusal = dist.broadcast(refusal)
+    if refusal:
+        raise RunDirError(refusal)
+    return lock
 
 
 def _train(cfg: TrainConfig, out_dir: Path, dist: Distributed) -> dict[str, Any]:
@@ -174,4 +196,4 @@ def write_summary(
     """Evaluate ``best.pt`` on the test split(s), then write ``summary.json``."""
     summary["test"] = evaluate_test_splits(cfg, out_dir, device)
     text = json.dumps(summary, indent=2) + "\n"
-    (out_dir / "summary.json").write_text(text, encoding="utf-8")
+    (out_dir / SUMMARY_FILE).write_text(text, encoding="utf-8")

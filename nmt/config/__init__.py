@@ -14,10 +14,12 @@ One module per concern; every public name is re-exported here, so
 - ``decoding``: DecodingConfig
 - ``roots``: TrainConfig, EvaluateConfig, TranslateConfig, DataCommandConfig
 - ``serve``: ServeConfig, decoding_preset
+- ``average``: AverageConfig (`nmt average`)
 - ``convert``: to_dataclass, to_plain, train/model config from plain data
 - ``store``: register_configs (the only module that imports Hydra)
 """
 
+from nmt.config.average import AverageConfig
 from nmt.config.convert import (
     model_config_from_dict,
     to_dataclass,
@@ -75,6 +77,7 @@ from nmt.config.training import (
 
 __all__ = [
     "checkpoint_list",
+    "AverageConfig",
     "ServeConfig",
     "decoding_preset",
     "MODEL_CONFIGS",

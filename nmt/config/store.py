@@ -8,6 +8,7 @@ level under names ending in ``_schema``, never inside a config group, so that
 
 from __future__ import annotations
 
+from nmt.config.average import AverageConfig
 from nmt.config.model import MODEL_CONFIGS
 from nmt.config.roots import DataCommandConfig, EvaluateConfig, TrainConfig, TranslateConfig
 from nmt.config.serve import ServeConfig
@@ -19,6 +20,7 @@ COMMAND_SCHEMAS: dict[str, type] = {
     "translate_schema": TranslateConfig,
     "data_schema": DataCommandConfig,
     "serve_schema": ServeConfig,
+    "average_schema": AverageConfig,
 }
 
 

@@ -127,6 +127,7 @@ class TrainerConfig:
     compile: bool = False  # torch.compile the model's forward
     save_every_steps: int | None = None  # also save last.pt mid-epoch every N steps
     keep_last: int = 0  # keep the newest N checkpoints/step_NNNNNN.pt (0 = none)
+    overwrite: bool = False  # start over in a run dir holding a run (deletes its outputs)
     tensorboard: bool = False  # also log to TensorBoard (when it is installed)
 
     def __post_init__(self) -> None:

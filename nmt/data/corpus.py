@@ -8,14 +8,10 @@ Each folder may hold ``{split}.{lang}.gz`` (preferred) or the uncompressed
 
 Integrity checks (on the gzip bytes; uncompressed files are not checked):
 
-* The train, val and test_2016_flickr files have sha256 sums pinned in
-  :data:`SHA256`.  A file with one of those names whose sum differs raises
-  :class:`DataError`, wherever it was found.
-* The 2017 and 2018 test files have no pinned sum.  They are trusted on first
-  use: after a download the sum is written to a ``SHA256SUMS`` file in the
-  cache folder (with a warning that it is not pinned), and every later use of
-  a file in a folder whose ``SHA256SUMS`` lists it is checked against that
-  recorded sum.
+every Multi30k file (train, val and the 2016, 2017 and 2018 test sets) has
+its sha256 sum pinned in :data:`SHA256`.  A file with one of those names whose
+sum differs raises :class:`DataError` naming it, wherever it was found, and a
+download whose sum differs is never kept.
 
 Each file is hashed at most once per process (keyed by path, mtime and size).
 """
@@ -58,6 +54,16 @@ SHA256: dict[str, str] = {
     "test_2016_flickr.de.gz": "9204244e408ccb38d2a55cfcd344df15005fc42a07a6e55ca6c52b6ababb8cc8",
     "test_2016_flickr.en.gz": "611d361c6334bc7246101d48097c13cf5c4413c5befc793cc629934359d532d9",
     "test_2016_flickr.fr.gz": "6d326e188d259fb1d04ac19eae3af956559b3a0b93d7635e56c90987c40c8b90",
+    "test_2017_flickr.de.gz": "a2c89666db00c495cd8513b9d708d5a3acc205d7de312ef2bf5fb7ebc1540aee",
+    "test_2017_flickr.en.gz": "76a444ee25172e72695cddb13ae4a3bda59430617be88e0bb46b60504f054074",
+    "test_2017_flickr.fr.gz": "3ba671ceb2299f3304ffafefea7a833d08632fbaf0ba18546f8a2ec2391af496",
+    "test_2017_mscoco.de.gz": "799e4854c25d601cb6cb6be29eabe5667734c61ace2f495e03e429031a0bc338",
+    "test_2017_mscoco.en.gz": "aab300bfb4427697987e02cd0aacd44bfe8aa50456231b6474c08038bbed2b58",
+    "test_2017_mscoco.fr.gz": "754f3072ba9f124569ba5258b32730fc1d214bbf8e0c6dfb2b74401676220db0",
+    "test_2018_flickr.cs.gz": "7d0a9db904f94c554a8c58049a9f3a5357c27f46cc3d710d70cb0b4a2585b8c2",
+    "test_2018_flickr.de.gz": "ddd0130c7d97482dc5197a02141dae8dd79f20f03586c480d675c09a32daf608",
+    "test_2018_flickr.en.gz": "ef4f4844037d4c5dea75c9a8ed5fd78905967a26f67c255e230cc9780032654d",
+    "test_2018_flickr.fr.gz": "fb2b83fcceb937a4f7e3e93c1c51c22aba92f1e342391e6b5ba392b16a920501",
     "train.cs.gz": "a65adb8b32e3bc664f21ecba7a6e7f6950fd1f405e135f7c312faabdb6255077",
     "train.de.gz": "726e39b2fa9eb9ffb6dc763fb35a179f80fae06ffc5d28b6ace5faa883de28a6",
     "train.en.gz": "d79cfa999dd4c51d2cb42499b6796d5a882c3a8a961923c25a898c90f8bbd56f",
@@ -68,7 +74,6 @@ SHA256: dict[str, str] = {
     "val.fr.gz": "ca3106f1a72390591d25f6c45cb4cd39dec4cd3f123e099748a3ce5256c160e9",
 }
 
-SUMS_FILE = "SHA256SUMS"
 ENV_DATA_DIR = "NMT_DATA_DIR"
 DOWNLOAD_TIMEOUT_S = 30.0
 _CHUNK = 1 << 16
@@ -99,46 +104,19 @@ def _remember_sha256(path: Path, digest: str) -> None:
     _HASH_CACHE[(str(path.resolve()), stat.st_mtime_ns, stat.st_size)] = digest
 
 
-def _read_sums(folder: Path) -> dict[str, str]:
-    """Name -> sum from ``folder/SHA256SUMS`` (sha256sum's format); {} if absent."""
-    sums_path = folder / SUMS_FILE
-    if not sums_path.is_file():
-        return {}
-    sums: dict[str, str] = {}
-    for line in sums_path.read_text(encoding="utf-8").splitlines():
-        parts = line.split()
-        if len(parts) == 2:
-            sums[parts[1].lstrip("*")] = parts[0].lower()
-    return sums
-
-
-def _record_sum(folder: Path, name: str, digest: str) -> None:
-    """Add or replace one entry of ``folder/SHA256SUMS`` (written atomically)."""
-    sums = _read_sums(folder)
-    sums[name] = digest
-    text = "".join(f"{value}  {key}\n" for key, value in sorted(sums.items()))
-    tmp = folder / f".{SUMS_FILE}.tmp"
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, folder / SUMS_FILE)
-
-
 def _verify(path: Path) -> None:
-    """Check a ``.gz`` file against its pinned sum, else against a recorded one."""
+    """Check a ``.gz`` file against its pinned sum."""
     if path.suffix != ".gz":
         logger.debug("%s is uncompressed; no checksum to compare", path)
         return
     expected = SHA256.get(path.name)
-    source = "pinned"
     if expected is None:
-        expected = _read_sums(path.parent).get(path.name)
-        source = f"recorded in {path.parent / SUMS_FILE}"
-    if expected is None:
-        logger.warning("%s has no pinned or recorded sha256; it is not verified", path)
+        logger.warning("%s has no pinned sha256; it is not verified", path)
         return
     actual = file_sha256(path)
     if actual != expected:
         raise DataError(
-            f"{path}: sha256 mismatch: expected {expected} ({source}) but got {actual}; "
+            f"{path}: sha256 mismatch: expected {expected} (pinned) but got {actual}; "
             "replace or delete the file"
         )
 
@@ -242,14 +220,6 @@ def _download(name: str, cache: Path) -> Path:
         os.replace(tmp, final)
     finally:
         tmp.unlink(missing_ok=True)
-    if name not in SHA256:
-        _record_sum(cache, name, digest)
-        logger.warning(
-            "%s has no pinned sha256; recorded %s in %s (trusted on first use)",
-            name,
-            digest,
-            cache / SUMS_FILE,
-        )
     _remember_sha256(final, digest)
     return final
 

@@ -19,6 +19,7 @@ from nmt.plots import plot_learning_curves
 log = logging.getLogger(__name__)
 
 CURVES_PNG = "learning_curves.png"
+METRICS_FILE = "metrics.jsonl"
 _warned_no_tensorboard = False
 
 
@@ -38,7 +39,7 @@ def _summary_writer(log_dir: Path, purge_step: int | None) -> Any:
 class MetricsLog:
     def __init__(self, run_dir: Path, *, enabled: bool = True, tensorboard: bool = False) -> None:
         self.run_dir = Path(run_dir)
-        self.path = self.run_dir / "metrics.jsonl"
+        self.path = self.run_dir / METRICS_FILE
         self.enabled = enabled
         self.tensorboard = tensorboard and enabled
         self._writer: Any = None
@@ -76,7 +77,7 @@ class MetricsLog:
         self._purge_step = step  # TensorBoard drops events after this step
         if not self.enabled or nbytes is None:  # None: a checkpoint older than this key
             return
-        source = None if source_run_dir is None else source_run_dir / "metrics.jsonl"
+        source = None if source_run_dir is None else source_run_dir / METRICS_FILE
         if self.path.is_file():
             if self.size() > nbytes:
                 with self.path.open("r+b") as handle:

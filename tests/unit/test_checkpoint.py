@@ -235,3 +235,61 @@ def test_resolve_checkpoint_finds_the_file_a_folder_stands_for(tmp_path: Path) -
     with pytest.raises(CheckpointError, match="not found") as err:
         resolve_checkpoint(tmp_path / "nowhere", LAST)
     assert_one_line(err, tmp_path / "nowhere")
+
+
+# ------------------------------------------------------------------- integrity
+
+
+def tensor_data_offset(path: Path) -> tuple[int, int]:
+    """(offset, size) in the file of the largest stored tensor's bytes."""
+    with zipfile.ZipFile(path) as archive:
+        info = max(
+            (i for i in archive.infolist() if "/data/" in i.filename), key=lambda i: i.file_size
+        )
+    raw = path.read_bytes()
+    header = info.header_offset
+    name_len = int.from_bytes(raw[header + 26 : header + 28], "little")
+    extra_len = int.from_bytes(raw[header + 28 : header + 30], "little")
+    return header + 30 + name_len + extra_len, info.file_size
+
+
+def test_overwritten_tensor_bytes_are_refused(tmp_path: Path) -> None:
+    path = save_checkpoint({"model": {"w": torch.randn(4096)}}, tmp_path / "best.pt")
+    offset, size = tensor_data_offset(path)
+    assert size >= 2048
+    raw = bytearray(path.read_bytes())
+    raw[offset + 512 : offset + 1536] = bytes(1024)
+    path.write_bytes(bytes(raw))
+    # the damage is invisible to torch itself: the file still loads
+    assert torch.load(path, weights_only=True)["model"]["w"].numel() == 4096
+    with pytest.raises(CheckpointError) as err:
+        load_checkpoint(path)
+    assert "damaged" in assert_one_line(err, path)
+
+
+def test_file_cut_inside_a_tensor_is_refused(tmp_path: Path) -> None:
+    path = save_checkpoint({"model": {"w": torch.randn(4096)}}, tmp_path / "cut.pt")
+    offset, _ = tensor_data_offset(path)
+    path.write_bytes(path.read_bytes()[: offset + 1000])
+    with pytest.raises(CheckpointError) as err:
+        load_checkpoint(path)
+    assert_one_line(err, path)
+
+
+class RunsAShellCommand:
+    """Unpickling this calls os.system: what a hostile checkpoint would hold."""
+
+    def __reduce__(self) -> tuple:
+        import os
+
+        return (os.system, ("echo pwned",))
+
+
+def test_malicious_global_is_named_and_safety_is_not_questioned(tmp_path: Path) -> None:
+    path = tmp_path / "evil.pt"
+    torch.save({"format": FORMAT, "version": VERSION, "x": RunsAShellCommand()}, path)
+    with pytest.raises(CheckpointError) as err:
+        load_checkpoint(path)
+    message = assert_one_line(err, path)
+    assert "system" in message and ("posix.system" in message or "nt.system" in message)
+    assert "weights_only" not in message and "False" not in message

@@ -73,7 +73,7 @@ def test_split_table() -> None:
         "test_2018_flickr",
     }
     assert "cs" not in MULTI30K_SPLITS["test_2017_mscoco"]
-    assert len(SHA256) == 12
+    assert len(SHA256) == 22  # every file of every split (issue 15.11 pinned 2017/2018)
 
 
 def test_unknown_split_lists_splits(tmp_path: Path) -> None:
@@ -100,7 +100,8 @@ def test_search_order_root_env_cache(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert find("test_2017_flickr", "de", tmp_path).parent == cache
 
 
-def test_gz_preferred_and_plain_accepted(tmp_path: Path) -> None:
+def test_gz_preferred_and_plain_accepted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delitem(SHA256, "test_2017_flickr.en.gz")  # a home-made file stands in
     root = tmp_path / "root"
     write_plain(root / "test_2017_flickr.en", ["plain"])
     assert find("test_2017_flickr", "en", tmp_path, root=str(root)).name == "test_2017_flickr.en"
@@ -165,27 +166,32 @@ def fake_fetch(payload: bytes, calls: list[str]):
     return fetch
 
 
-def test_unpinned_download_is_trusted_on_first_use(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+@pytest.mark.parametrize("split,lang", [("test_2017_mscoco", "fr"), ("test_2018_flickr", "de")])
+def test_2017_and_2018_downloads_are_checked_against_pinned_sums(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, split: str, lang: str
 ) -> None:
-    payload = gzip.compress(b"ein Satz\n")
     calls: list[str] = []
-    monkeypatch.setattr(corpus, "_fetch", fake_fetch(payload, calls))
-    path = find("test_2018_flickr", "de", tmp_path, download=True)
-    assert calls == [corpus.MULTI30K_URL.format(name="test_2018_flickr.de.gz")]
-    assert path == tmp_path / "cache" / "test_2018_flickr.de.gz"
-    assert read_lines(path) == ["ein Satz"]
-    digest = hashlib.sha256(payload).hexdigest()
-    sums = (tmp_path / "cache" / "SHA256SUMS").read_text()
-    assert f"{digest}  test_2018_flickr.de.gz" in sums
-    assert "not pinned" in caplog.text or "no pinned" in caplog.text
+    monkeypatch.setattr(corpus, "_fetch", fake_fetch(gzip.compress(b"ein Satz\n"), calls))
+    with pytest.raises(DataError) as info:
+        find(split, lang, tmp_path, download=True)
+    message = str(info.value)
+    assert "\n" not in message and f"{split}.{lang}.gz" in message and "sha256 mismatch" in message
+    assert calls == [corpus.MULTI30K_URL.format(name=f"{split}.{lang}.gz")]
+    assert not (tmp_path / "cache" / f"{split}.{lang}.gz").exists()
+    assert not (tmp_path / "cache" / "SHA256SUMS").exists()  # nothing trusted on first use
 
-    # Later use: found in the cache, checked against the recorded sum.
-    assert find("test_2018_flickr", "de", tmp_path, download=True) == path
-    assert len(calls) == 1
-    path.write_bytes(gzip.compress(b"changed\n"))
-    with pytest.raises(DataError, match="sha256 mismatch"):
-        find("test_2018_flickr", "de", tmp_path)
+
+def test_every_multi30k_file_has_a_pinned_sum() -> None:
+    names = {f"{split}.{lang}.gz" for split, langs in MULTI30K_SPLITS.items() for lang in langs}
+    assert names == set(SHA256)
+    assert all(len(value) == 64 for value in SHA256.values())
+
+
+def test_a_changed_2017_file_in_a_folder_is_refused(tmp_path: Path) -> None:
+    fake = write_gz(tmp_path / "root" / "test_2017_flickr.de.gz", ["not the official file"])
+    with pytest.raises(DataError) as info:
+        find("test_2017_flickr", "de", tmp_path, root=str(tmp_path / "root"))
+    assert str(fake) in str(info.value) and SHA256["test_2017_flickr.de.gz"] in str(info.value)
 
 
 def test_pinned_download_with_wrong_bytes_is_rejected(
@@ -265,7 +271,8 @@ def test_load_split_files_with_test(tmp_path: Path) -> None:
     assert load_split(cfg, "test").tgt == ["b"]
 
 
-def test_load_split_multi30k_local(tmp_path: Path) -> None:
+def test_load_split_multi30k_local(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delitem(SHA256, "test_2017_mscoco.en.gz")  # a home-made file stands in
     root = tmp_path / "root"
     write_plain(root / "test_2017_mscoco.fr", ["un", "deux"])
     write_gz(root / "test_2017_mscoco.en.gz", ["one", "two"])
@@ -289,6 +296,8 @@ def test_shared_files_verify(shared_multi30k: Path, tmp_path: Path) -> None:
     assert len(val) == 1014
     assert "test_2016_flickr" in available_test_splits(cfg)
     for name in SHA256:
+        if not (shared_multi30k / name).is_file():  # the shared folder lacks 2017/2018
+            continue
         split, lang, _ = name.rsplit(".", 2)
         assert find(split, lang, tmp_path, root=str(shared_multi30k)).name == name
     small = DataConfig(

@@ -213,3 +213,16 @@ def test_tokenizer_comparison_table(
     monkeypatch.setattr(sys, "argv", ["tuning.py", "--tokenizer-compare", str(unfinished)])
     with pytest.raises(SystemExit, match="no summary.json"):
         tuning.main()
+
+
+def test_results_table_keeps_the_sections_other_scripts_wrote(scripts: Any, tmp_path: Path) -> None:
+    results, _ = scripts
+    path = tmp_path / "results.md"
+    section = "<!-- averaging:start -->\n## Checkpoint averaging\n| a | 1 |\n<!-- averaging:end -->"
+    path.write_text("# Results on Multi30k\n\nold table\n\n" + section + "\n")
+    results.write_markdown([row("default", 30.0)], path)
+    text = path.read_text()
+    assert "old table" not in text and "| default |" in text
+    assert text.count(section) == 1
+    results.write_markdown([row("default", 31.0)], path)
+    assert path.read_text().count(section) == 1
