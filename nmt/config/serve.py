@@ -7,6 +7,7 @@ from pathlib import Path
 
 from omegaconf import MISSING, OmegaConf
 
+from nmt.config.checks import check_finite
 from nmt.config.convert import to_dataclass
 from nmt.config.decoding import DecodingConfig
 from nmt.config.errors import ConfigError
@@ -39,6 +40,7 @@ class ServeConfig:
     decoding: DecodingConfig = field(default_factory=DecodingConfig)
 
     def __post_init__(self) -> None:
+        check_finite(self)
         if not 0 < self.port < 65536:
             raise ConfigError(f"port={self.port} must be in [1, 65535]")
         limits = ("max_lines", "max_line_chars", "max_body_bytes", "max_beam_size", "max_n_best")
