@@ -123,6 +123,7 @@ class TrainerConfig:
     bleu_every_epoch: bool = True
     val_max_examples: int | None = None  # decode only this many val lines for BLEU
     log_every_steps: int = 50
+    progress_every_s: float = 30.0  # stderr not a terminal: a plain progress line this often
     test_split: str | None = "test_2016_flickr"  # evaluated at the end; "all" = every
     # test split found locally; null = none
     resume_from: str | None = None  # a checkpoint, or a run dir (its checkpoints/last.pt)
@@ -162,6 +163,8 @@ class TrainerConfig:
             raise ConfigError(f"trainer.keep_last={self.keep_last} must be >= 0")
         if self.log_every_steps < 1:
             raise ConfigError("trainer.log_every_steps must be >= 1")
+        if self.progress_every_s <= 0:
+            raise ConfigError(f"trainer.progress_every_s={self.progress_every_s} must be > 0")
         if self.max_minutes is not None and self.max_minutes <= 0:
             raise ConfigError(f"trainer.max_minutes={self.max_minutes} must be > 0 or null")
 

@@ -1,5 +1,6 @@
-"""`threads` reaches torch in a real `nmt train`, and a joblib sweep splits the
-cores among its jobs; summary.json records the count (issue 15, item 10)."""
+"""`threads` reaches torch in a real `nmt train`, a joblib sweep splits the
+cores among its jobs, summary.json records the count (issue 15, item 10);
+a log redirected to a file gets plain progress lines (issue 13, item 7)."""
 
 from __future__ import annotations
 
@@ -49,3 +50,15 @@ def test_joblib_sweep_splits_the_cores(synthetic_corpus: Any, tmp_path: Path) ->
     assert proc.returncode == 0, proc.stderr.decode(errors="replace")[-3000:]
     counts = [summary(sweep / str(job))["cpu_threads"] for job in (0, 1)]
     assert counts == [max(1, cpu_cores() // 2)] * 2
+
+
+def test_a_redirected_log_has_plain_progress_lines(synthetic_corpus: Any, tmp_path: Path) -> None:
+    """Issue 13, item 7: stderr to a file gets no tqdm bar, no carriage return."""
+    run_dir = tmp_path / "run"
+    args = tiny_run_args(synthetic_corpus, **ONE_EPOCH, **{"trainer.progress_every_s": 1e-6})
+    err = run_train([*args, f"hydra.run.dir={run_dir}"], tmp_path)
+    assert "\r" not in err
+    lines = [line for line in err.splitlines() if line.startswith("epoch 1 batch ")]
+    assert len(lines) >= 5, err[-2000:]
+    assert "| loss " in lines[-1] and " tok/s " in lines[-1]
+    assert "epoch 1 batch " not in (run_dir / "train.log").read_text(encoding="utf-8")
