@@ -106,6 +106,7 @@ def stderr_text(proc: subprocess.CompletedProcess[bytes]) -> str:
 def first_error(text: str) -> str:
     """The line that says what went wrong: nmt's one-line error, else the last line."""
     lines = [line.strip() for line in text.splitlines() if line.strip()]
+    lines = [line for line in lines if not line.startswith("Set the environment variable HYDRA")]
     for line in lines:
         if line.startswith("nmt ") and "error" in line:
             return line[:200]
@@ -123,6 +124,8 @@ def one_line_error(proc: subprocess.CompletedProcess[bytes], *needles: str) -> O
         and line.startswith("nmt ")
         and all(n in line for n in needles)
     )
+    if proc.returncode == 0:
+        return Outcome(False, 0, "", "no error: it went on")
     return Outcome(ok, proc.returncode, line)
 
 
