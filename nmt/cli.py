@@ -7,6 +7,7 @@ command's ``@hydra.main`` app, so overrides, ``-m`` sweeps, ``--cfg job``,
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from collections.abc import Callable
@@ -30,7 +31,7 @@ from nmt.config import (
     register_configs,
     to_dataclass,
 )
-from nmt.utils import setup_logging
+from nmt.utils import cpu_cores, set_threads, setup_logging
 
 CONFIG_PATH = "configs"
 COMMANDS = {
@@ -49,6 +50,20 @@ def _fail(command: str, message: str) -> None:
     sys.exit(1)
 
 
+def parallel_jobs(hydra_cfg: Any) -> int:
+    """Jobs of a multirun sweep that run side by side: the launcher's ``n_jobs``
+    (hydra/launcher=joblib; a negative value counts back from the cores, as
+    joblib does: -1 = all), else 1 (the basic launcher runs one at a time)."""
+    from hydra.types import RunMode
+
+    if hydra_cfg.get("mode") != RunMode.MULTIRUN:
+        return 1
+    n_jobs = (hydra_cfg.get("launcher") or {}).get("n_jobs")
+    if not isinstance(n_jobs, int) or n_jobs == 0:
+        return 1
+    return n_jobs if n_jobs > 0 else max(1, cpu_cores() + 1 + n_jobs)
+
+
 def _run(command: str, cfg: DictConfig, schema: type, body: Callable[[Any, Path], Any]) -> None:
     """Convert the config, run the command, turn known errors into one line."""
     from nmt.checkpoint import CheckpointError
@@ -62,8 +77,12 @@ def _run(command: str, cfg: DictConfig, schema: type, body: Callable[[Any, Path]
         typed = to_dataclass(cfg, schema)
     except (ConfigError, OmegaConfBaseException) as exc:
         _fail(command, str(exc))
+    hydra_cfg = HydraConfig.get()
+    if hasattr(typed, "threads"):
+        threads = set_threads(typed.threads, parallel_jobs(hydra_cfg))
+        logging.getLogger("nmt").info("torch CPU threads: %d", threads)
     try:
-        body(typed, Path(HydraConfig.get().runtime.output_dir))
+        body(typed, Path(hydra_cfg.runtime.output_dir))
     except TrainingInterrupted as exc:
         print(f"nmt {command}: {exc}", file=sys.stderr)
         sys.exit(exc.exit_code)

@@ -1,8 +1,10 @@
-"""Seeding, device choice and logging set-up."""
+"""Seeding, device choice, CPU threads and logging set-up."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import random
 
 import torch
@@ -35,6 +37,44 @@ def pick_device(choice: str) -> torch.device:
     if choice == "cpu" or not torch.cuda.is_available():
         return torch.device("cpu")
     return torch.device("cuda")
+
+
+def cpu_cores() -> int:
+    """Cores this process may run on (its affinity mask, where the OS has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - macOS, Windows
+        return os.cpu_count() or 1
+
+
+def choose_threads(threads: int | None, parallel_jobs: int = 1) -> int | None:
+    """The torch CPU thread count a command should use, None for torch's default.
+
+    In order: ``threads`` when given; ``$OMP_NUM_THREADS`` when set to a
+    positive integer; the cores split evenly among ``parallel_jobs`` jobs
+    running side by side (a multirun sweep with a parallel launcher), at least
+    one each; else None.
+    """
+    if threads is not None:
+        return threads
+    env = os.environ.get("OMP_NUM_THREADS", "").strip()
+    if env.isdigit() and int(env) >= 1:
+        return int(env)
+    if parallel_jobs > 1:
+        return max(1, cpu_cores() // parallel_jobs)
+    return None
+
+
+def set_threads(threads: int | None, parallel_jobs: int = 1) -> int:
+    """Apply :func:`choose_threads` to torch (intra-op, and inter-op while torch
+    still allows it); return the intra-op thread count now in force."""
+    chosen = choose_threads(threads, parallel_jobs)
+    if chosen is not None:
+        torch.set_num_threads(chosen)
+        # allowed once per process and only before any inter-op work ran
+        with contextlib.suppress(RuntimeError):
+            torch.set_num_interop_threads(chosen)
+    return torch.get_num_threads()
 
 
 def setup_logging(level: int = logging.INFO) -> None:

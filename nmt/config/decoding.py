@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
+from nmt.config.checks import check_finite
 from nmt.config.errors import ConfigError
 
 
@@ -36,6 +37,7 @@ class DecodingConfig:
     replace_unk: bool = False  # <unk> -> the most attended source token (attention models)
 
     def __post_init__(self) -> None:
+        check_finite(self, "decoding.")
         if self.max_len < 1:
             raise ConfigError("decoding.max_len must be >= 1")
         if self.max_len_ratio is not None and self.max_len_ratio <= 0:

@@ -9,6 +9,7 @@ from typing import Any
 
 from omegaconf import MISSING
 
+from nmt.config.checks import check_finite
 from nmt.config.errors import ConfigError
 
 
@@ -98,11 +99,14 @@ class ModelConfig:
     init_range: float = 0.08
 
     def __post_init__(self) -> None:
+        check_finite(self, "model.")
         for key in ("emb_dim", "hidden_dim", "num_layers"):
             if getattr(self, key) < 1:
                 raise ConfigError(f"model.{key} must be >= 1")
         if not 0.0 <= self.dropout < 1.0:
-            raise ConfigError("model.dropout must be in [0, 1)")
+            raise ConfigError(f"model.dropout={self.dropout} must be in [0, 1)")
+        if self.init_range <= 0:
+            raise ConfigError(f"model.init_range={self.init_range} must be > 0")
         self.tie_embeddings = _tie_choice(self.tie_embeddings)
         # every decoder's output layer reads hidden_dim features, so the
         # embedding it shares its weights with must have that size

@@ -16,6 +16,13 @@ from nmt.config.errors import ConfigError
 from nmt.config.training import DeviceChoice, OptimizerConfig, SchedulerConfig, TrainerConfig
 
 
+def check_threads(threads: int | None) -> None:
+    """``threads``: torch CPU threads of a command; null = $OMP_NUM_THREADS, else
+    the cores split among a parallel sweep's jobs, else torch's default."""
+    if threads is not None and threads < 1:
+        raise ConfigError(f"threads={threads} must be >= 1 or null")
+
+
 class OutputFormat(str, Enum):
     """`nmt translate` output: text lines, or ``line<TAB>rank<TAB>score<TAB>text``."""
 
@@ -46,6 +53,10 @@ class TrainConfig:
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     decoding: DecodingConfig = field(default_factory=DecodingConfig)
     name: str = "nmt"  # a label for the run
+    threads: int | None = None  # torch CPU threads; null: see check_threads
+
+    def __post_init__(self) -> None:
+        check_threads(self.threads)
 
 
 @dataclass
@@ -57,10 +68,12 @@ class EvaluateConfig:
     data_root: str | None = None  # where the Multi30k files are; else as trained
     output_dir: str | None = None  # default: next to the checkpoint
     device: DeviceChoice = DeviceChoice.auto
+    threads: int | None = None  # torch CPU threads; null: see check_threads
     decoding: DecodingConfig = field(default_factory=DecodingConfig)
 
     def __post_init__(self) -> None:
         checkpoint_list(self.checkpoint)
+        check_threads(self.threads)
         if bool(self.src) != bool(self.ref):
             raise ConfigError("evaluate: src= and ref= go together")
 
@@ -74,10 +87,12 @@ class TranslateConfig:
     attention_plots: str | None = None  # a folder: one PNG heatmap per sentence
     attention_plots_max: int = 20  # plots for the first N input lines only
     device: DeviceChoice = DeviceChoice.auto
+    threads: int | None = None  # torch CPU threads; null: see check_threads
     decoding: DecodingConfig = field(default_factory=DecodingConfig)
 
     def __post_init__(self) -> None:
         checkpoint_list(self.checkpoint)
+        check_threads(self.threads)
         if self.attention_plots_max < 0:
             raise ConfigError("attention_plots_max must be >= 0")
 

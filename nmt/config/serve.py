@@ -8,10 +8,11 @@ from typing import Any
 
 from omegaconf import MISSING, OmegaConf
 
+from nmt.config.checks import check_finite
 from nmt.config.convert import to_dataclass
 from nmt.config.decoding import DecodingConfig
 from nmt.config.errors import ConfigError
-from nmt.config.roots import checkpoint_list
+from nmt.config.roots import check_threads, checkpoint_list
 from nmt.config.training import DeviceChoice
 
 PRESETS = Path(__file__).resolve().parents[1] / "configs" / "decoding"
@@ -31,6 +32,7 @@ class ServeConfig:
     host: str = "127.0.0.1"  # localhost only; 0.0.0.0 opens the server to the network
     port: int = 8000
     device: DeviceChoice = DeviceChoice.auto
+    threads: int | None = None  # torch CPU threads; null: see nmt.config.roots.check_threads
     max_lines: int = 64  # lines in one request
     max_line_chars: int = 1000  # characters in one line
     max_body_bytes: int = 262144  # request body (Content-Length and the bytes read)
@@ -42,6 +44,8 @@ class ServeConfig:
 
     def __post_init__(self) -> None:
         checkpoint_list(self.checkpoint)
+        check_finite(self)
+        check_threads(self.threads)
         if not 0 < self.port < 65536:
             raise ConfigError(f"port={self.port} must be in [1, 65535]")
         limits = ("max_lines", "max_line_chars", "max_body_bytes", "max_beam_size", "max_n_best")

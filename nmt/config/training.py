@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import Enum
 
+from nmt.config.checks import check_finite
 from nmt.config.errors import ConfigError
 
 
@@ -62,10 +63,15 @@ class OptimizerConfig:
     betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
 
     def __post_init__(self) -> None:
+        check_finite(self, "optimizer.")
         if self.lr <= 0:
-            raise ConfigError("optimizer.lr must be > 0")
-        if len(self.betas) != 2:
-            raise ConfigError("optimizer.betas takes two numbers")
+            raise ConfigError(f"optimizer.lr={self.lr} must be > 0")
+        if self.weight_decay < 0:
+            raise ConfigError(f"optimizer.weight_decay={self.weight_decay} must be >= 0")
+        if not 0.0 <= self.momentum < 1.0:
+            raise ConfigError(f"optimizer.momentum={self.momentum} must be in [0, 1)")
+        if len(self.betas) != 2 or not all(0.0 <= b < 1.0 for b in self.betas):
+            raise ConfigError(f"optimizer.betas={self.betas} takes two numbers in [0, 1)")
 
 
 @dataclass
@@ -81,6 +87,7 @@ class SchedulerConfig:
     warmup_steps: int = 0
 
     def __post_init__(self) -> None:
+        check_finite(self, "scheduler.")
         if not 0.0 < self.factor <= 1.0:
             raise ConfigError(f"scheduler.factor={self.factor} must be in (0, 1]")
         if self.patience < 0 or self.step_size < 1:
@@ -116,6 +123,7 @@ class TrainerConfig:
     bleu_every_epoch: bool = True
     val_max_examples: int | None = None  # decode only this many val lines for BLEU
     log_every_steps: int = 50
+    progress_every_s: float = 30.0  # stderr not a terminal: a plain progress line this often
     test_split: str | None = "test_2016_flickr"  # evaluated at the end; "all" = every
     # test split found locally; null = none
     resume_from: str | None = None  # a checkpoint, or a run dir (its checkpoints/last.pt)
@@ -131,6 +139,7 @@ class TrainerConfig:
     tensorboard: bool = False  # also log to TensorBoard (when it is installed)
 
     def __post_init__(self) -> None:
+        check_finite(self, "trainer.")
         if self.max_epochs < 1:
             raise ConfigError("trainer.max_epochs must be >= 1")
         if self.max_steps is not None and self.max_steps < 1:
@@ -155,6 +164,10 @@ class TrainerConfig:
             raise ConfigError(f"trainer.keep_last={self.keep_last} must be >= 0")
         if self.log_every_steps < 1:
             raise ConfigError("trainer.log_every_steps must be >= 1")
+        if self.progress_every_s <= 0:
+            raise ConfigError(f"trainer.progress_every_s={self.progress_every_s} must be > 0")
+        if self.max_minutes is not None and self.max_minutes <= 0:
+            raise ConfigError(f"trainer.max_minutes={self.max_minutes} must be > 0 or null")
 
     def _check_teacher_forcing_schedule(self) -> None:
         schedule, k = self.teacher_forcing_schedule, self.teacher_forcing_k

@@ -1,9 +1,14 @@
-"""The metrics of a run: ``metrics.jsonl``, TensorBoard, the learning-curve PNG.
+"""The metrics of a run: ``metrics.jsonl``, TensorBoard, the learning-curve PNG,
+and the progress display of an epoch.
 
 One JSON object per line: ``type`` "train" (every ``log_every_steps`` steps)
 or "epoch" (after validation).  With ``trainer.tensorboard=true`` every
 number also goes to TensorBoard (``RUN/tensorboard/``) as ``<type>/<key>``
 at the optimizer step.  Only the main process writes.
+
+Progress goes to stderr: a tqdm bar on a terminal; otherwise (a log file,
+nohup, CI) one plain line every ``trainer.progress_every_s`` seconds, so that
+a redirected log holds no carriage returns.
 """
 
 from __future__ import annotations
@@ -11,8 +16,12 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+import sys
+import time
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
+
+from tqdm.auto import tqdm
 
 from nmt.plots import plot_learning_curves
 
@@ -105,3 +114,63 @@ class MetricsLog:
         if self._writer is not None:
             self._writer.close()
             self._writer = None
+
+
+class PlainProgress:
+    """The epoch's progress as one plain line every ``every_s`` seconds, with the
+    figures of the latest ``set_postfix`` (the interface tqdm's bar offers)."""
+
+    def __init__(
+        self, total: int, initial: int, epoch: int, every_s: float, stream: TextIO
+    ) -> None:
+        self.total, self.n, self.epoch = total, initial, epoch
+        self.every_s, self.stream = every_s, stream
+        self.figures: dict[str, str] = {}
+        self._last = time.monotonic()
+
+    def set_postfix(self, **figures: str) -> None:
+        self.figures = {key: str(value) for key, value in figures.items()}
+
+    def update(self, n: int = 1) -> None:
+        self.n += n
+        now = time.monotonic()
+        if now - self._last >= self.every_s:
+            self._last = now
+            self.write_line()
+
+    def write_line(self) -> None:
+        figures = " ".join(
+            f"{key.replace('_', '/')} {value}" for key, value in self.figures.items()
+        )
+        line = f"epoch {self.epoch} batch {self.n}/{self.total}" + (
+            f" | {figures}" if figures else ""
+        )
+        print(line, file=self.stream, flush=True)
+
+    def close(self) -> None:
+        """Nothing to clear (tqdm's bar erases itself here)."""
+
+
+def epoch_progress(
+    total: int,
+    initial: int,
+    epoch: int,
+    *,
+    enabled: bool,
+    every_s: float,
+    stream: TextIO | None = None,
+) -> Any:
+    """A tqdm bar when ``stream`` (stderr) is a terminal, else a
+    :class:`PlainProgress`; a silent bar when not ``enabled`` (ranks > 0)."""
+    stream = sys.stderr if stream is None else stream
+    if enabled and not stream.isatty():
+        return PlainProgress(total, initial, epoch, every_s, stream)
+    return tqdm(
+        total=total,
+        initial=initial,
+        desc=f"epoch {epoch}",
+        unit="batch",
+        leave=False,
+        disable=not enabled,
+        file=stream,
+    )

@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from tqdm.auto import tqdm
 
 from nmt.config import BestMetric, Precision, TrainerConfig
 from nmt.data.batching import Batch
@@ -32,7 +31,7 @@ from nmt.models.seq2seq import Seq2Seq
 from nmt.training.checkpointing import Checkpointer, TrainingParts
 from nmt.training.distributed import Distributed, wrap_model
 from nmt.training.errors import TrainingError, TrainingInterrupted
-from nmt.training.logger import MetricsLog
+from nmt.training.logger import MetricsLog, epoch_progress
 from nmt.training.losses import token_losses
 from nmt.training.optim import PerStepLR, Scheduler
 from nmt.training.precision import autocast, build_grad_scaler, cpu_fp16_supported
@@ -181,13 +180,8 @@ class Trainer:
         first = self.state.batch_in_epoch
         if first == 0:
             self.state.epoch_sums, self.state.window_sums = Sums(), Sums()
-        bar = tqdm(
-            total=total,
-            initial=first,
-            desc=f"epoch {epoch}",
-            unit="batch",
-            leave=False,
-            disable=not self.dist.is_main,
+        bar = epoch_progress(
+            total, first, epoch, enabled=self.dist.is_main, every_s=self.cfg.progress_every_s
         )
         self._fold_t0 = time.perf_counter()
         for batch in source.batches(epoch, first):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import sys
@@ -11,7 +12,7 @@ import pytest
 
 from nmt.plots import plot_learning_curves
 from nmt.training import logger as logger_module
-from nmt.training.logger import CURVES_PNG, MetricsLog
+from nmt.training.logger import CURVES_PNG, MetricsLog, PlainProgress, epoch_progress
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -86,3 +87,38 @@ def test_tensorboard_event_files(tmp_path: Path) -> None:
     log.write(epoch_record(1, 2.0))
     log.close()
     assert list((tmp_path / "tensorboard").glob("events.out.tfevents.*"))
+
+
+class FakeTerminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_plain_progress_lines_when_not_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = iter([0.0, 0.5, 1.2, 1.4, 2.5])
+    monkeypatch.setattr(logger_module.time, "monotonic", lambda: next(clock))
+    stream = io.StringIO()
+    bar = epoch_progress(10, 2, 3, enabled=True, every_s=1.0, stream=stream)
+    assert isinstance(bar, PlainProgress)
+    bar.update()  # 0.5 s: too soon
+    bar.set_postfix(loss="2.345", ppl="10.4", lr="1.00e-03", tok_s="1234")
+    bar.update()  # 1.2 s: a line
+    bar.update()  # 1.4 s: too soon after it
+    bar.update()  # 2.5 s: a line
+    bar.close()
+    assert stream.getvalue().splitlines() == [
+        "epoch 3 batch 4/10 | loss 2.345 ppl 10.4 lr 1.00e-03 tok/s 1234",
+        "epoch 3 batch 6/10 | loss 2.345 ppl 10.4 lr 1.00e-03 tok/s 1234",
+    ]
+    assert "\r" not in stream.getvalue()
+
+
+def test_a_terminal_gets_the_bar_and_other_ranks_nothing() -> None:
+    assert not isinstance(
+        epoch_progress(5, 0, 1, enabled=True, every_s=1.0, stream=FakeTerminal()), PlainProgress
+    )
+    quiet = io.StringIO()
+    bar = epoch_progress(5, 0, 1, enabled=False, every_s=1e-9, stream=quiet)
+    bar.update()
+    bar.close()
+    assert quiet.getvalue() == ""
