@@ -31,7 +31,7 @@ def test_page_translates_and_shows_the_attention_of_the_chosen_hypothesis(
     tmp_path: Path, trained_tiny_attention, tiny_pipeline, synthetic_corpus
 ) -> None:
     if find_browser() is None:
-        missing = "chromium or chromedriver not installed (apt-get install chromium chromium-driver)"
+        missing = "chromium or chromedriver missing (apt-get install chromium chromium-driver)"
         if os.environ.get("CI"):  # .ci/run installs them: CI must run this test, not skip it
             pytest.fail(missing)
         pytest.skip(missing)
