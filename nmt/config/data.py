@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
+from nmt.config.checks import check_finite
 from nmt.config.errors import ConfigError
 
 
@@ -95,6 +96,7 @@ class TokenizerConfig:
     bpe_dropout: float = 0.0  # BPE-dropout while training (Provilkov et al. 2020); 0 = off
 
     def __post_init__(self) -> None:
+        check_finite(self, "tokenizer.")
         if self.vocab_size < 300:
             raise ConfigError("tokenizer.vocab_size must be >= 300 (256 byte pieces come first)")
         if not 0.0 < self.character_coverage <= 1.0:
