@@ -80,7 +80,7 @@ def _run(command: str, cfg: DictConfig, schema: type, body: Callable[[Any, Path]
     hydra_cfg = HydraConfig.get()
     if hasattr(typed, "threads"):
         threads = set_threads(typed.threads, parallel_jobs(hydra_cfg))
-        logging.getLogger("nmt").info("torch CPU threads: %d", threads)
+        logging.getLogger("nmt").debug("torch CPU threads: %d", threads)  # stderr stays clean
     try:
         body(typed, Path(hydra_cfg.runtime.output_dir))
     except TrainingInterrupted as exc:

@@ -53,7 +53,7 @@ PROBES = [
     Probe("nonfinite_clip", True, "train trainer.clip_grad_norm=nan", ONE_LINE, p.nonfinite_clip),
     Probe("threads_invalid", True, "translate threads=0", ONE_LINE, p.threads_invalid),
     Probe("threads_recorded", True, "train threads=1 with OMP_NUM_THREADS=2",
-          "1 thread used, logged and in summary.json", p.threads_recorded),
+          "1 thread used, recorded in summary.json", p.threads_recorded),
     Probe("progress_plain", True, "train with stderr not a terminal",
           "plain progress lines, no carriage return", p.progress_plain),
     Probe("malicious_refused", True, "a checkpoint whose pickle calls os.system",

@@ -24,9 +24,8 @@ def summary(run_dir: Path) -> dict[str, Any]:
 def test_threads_key_beats_omp_num_threads(synthetic_corpus: Any, tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
     args = tiny_run_args(synthetic_corpus, **ONE_EPOCH)
-    err = run_train([*args, "threads=2", f"hydra.run.dir={run_dir}"], tmp_path)  # OMP=1
+    run_train([*args, "threads=2", f"hydra.run.dir={run_dir}"], tmp_path)  # OMP=1
     assert summary(run_dir)["cpu_threads"] == 2
-    assert "torch CPU threads: 2" in err
 
 
 @pytest.mark.slow
