@@ -56,6 +56,7 @@ from nmt.config.model import (
 from nmt.config.roots import (
     DataCommandConfig,
     EvaluateConfig,
+    ModelUseConfig,
     OutputFormat,
     TrainConfig,
     TranslateConfig,
@@ -100,6 +101,7 @@ __all__ = [
     "DecodingStrategy",
     "DeviceChoice",
     "EvaluateConfig",
+    "ModelUseConfig",
     "InitKind",
     "LuongConfig",
     "ModelConfig",

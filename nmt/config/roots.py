@@ -60,39 +60,44 @@ class TrainConfig:
 
 
 @dataclass
-class EvaluateConfig:
+class ModelUseConfig:
+    """What every command that loads a trained model shares (evaluate,
+    translate, serve): the checkpoint(s), the device, threads and decoding."""
+
     checkpoint: Any = MISSING  # a path, or a list of paths: an ensemble
+    device: DeviceChoice = DeviceChoice.auto
+    threads: int | None = None  # torch CPU threads; null: see check_threads
+    decoding: DecodingConfig = field(default_factory=DecodingConfig)
+
+    def __post_init__(self) -> None:
+        checkpoint_list(self.checkpoint)
+        check_threads(self.threads)
+
+
+@dataclass
+class EvaluateConfig(ModelUseConfig):
     split: str = "test_2016_flickr"  # a Multi30k split, or ignored when src/ref given
     src: str | None = None  # evaluate on files instead of a split
     ref: str | None = None
     data_root: str | None = None  # where the Multi30k files are; else as trained
     output_dir: str | None = None  # default: next to the checkpoint
-    device: DeviceChoice = DeviceChoice.auto
-    threads: int | None = None  # torch CPU threads; null: see check_threads
-    decoding: DecodingConfig = field(default_factory=DecodingConfig)
 
     def __post_init__(self) -> None:
-        checkpoint_list(self.checkpoint)
-        check_threads(self.threads)
+        super().__post_init__()
         if bool(self.src) != bool(self.ref):
             raise ConfigError("evaluate: src= and ref= go together")
 
 
 @dataclass
-class TranslateConfig:
-    checkpoint: Any = MISSING  # a path, or a list of paths: an ensemble
+class TranslateConfig(ModelUseConfig):
     input: str = "-"  # a file, or - for stdin
     output: str = "-"  # a file, or - for stdout
     output_format: OutputFormat = OutputFormat.plain  # tsv: line, rank, score, text
     attention_plots: str | None = None  # a folder: one PNG heatmap per sentence
     attention_plots_max: int = 20  # plots for the first N input lines only
-    device: DeviceChoice = DeviceChoice.auto
-    threads: int | None = None  # torch CPU threads; null: see check_threads
-    decoding: DecodingConfig = field(default_factory=DecodingConfig)
 
     def __post_init__(self) -> None:
-        checkpoint_list(self.checkpoint)
-        check_threads(self.threads)
+        super().__post_init__()
         if self.attention_plots_max < 0:
             raise ConfigError("attention_plots_max must be >= 0")
 

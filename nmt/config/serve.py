@@ -2,24 +2,22 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from omegaconf import MISSING, OmegaConf
+from omegaconf import OmegaConf
 
 from nmt.config.checks import check_finite
 from nmt.config.convert import to_dataclass
 from nmt.config.decoding import DecodingConfig
 from nmt.config.errors import ConfigError
-from nmt.config.roots import check_threads, checkpoint_list
-from nmt.config.training import DeviceChoice
+from nmt.config.roots import ModelUseConfig
 
 PRESETS = Path(__file__).resolve().parents[1] / "configs" / "decoding"
 
 
 @dataclass
-class ServeConfig:
+class ServeConfig(ModelUseConfig):
     """`nmt serve`: an HTTP server and web page over one checkpoint.
 
     ``decoding`` is what a request gets when it names no strategy (or the same
@@ -28,11 +26,8 @@ class ServeConfig:
     ``max_batch_lines`` lines.
     """
 
-    checkpoint: Any = MISSING  # a path, or a list of paths: an ensemble
     host: str = "127.0.0.1"  # localhost only; 0.0.0.0 opens the server to the network
     port: int = 8000
-    device: DeviceChoice = DeviceChoice.auto
-    threads: int | None = None  # torch CPU threads; null: see nmt.config.roots.check_threads
     max_lines: int = 64  # lines in one request
     max_line_chars: int = 1000  # characters in one line
     max_body_bytes: int = 262144  # request body (Content-Length and the bytes read)
@@ -40,12 +35,10 @@ class ServeConfig:
     max_n_best: int = 16
     batch_wait_ms: float = 5.0  # how long a batch stays open for more requests
     max_batch_lines: int = 128  # lines decoded together at most
-    decoding: DecodingConfig = field(default_factory=DecodingConfig)
 
     def __post_init__(self) -> None:
-        checkpoint_list(self.checkpoint)
+        super().__post_init__()
         check_finite(self)
-        check_threads(self.threads)
         if not 0 < self.port < 65536:
             raise ConfigError(f"port={self.port} must be in [1, 65535]")
         limits = ("max_lines", "max_line_chars", "max_body_bytes", "max_beam_size", "max_n_best")
