@@ -201,6 +201,17 @@ def worker_overrides(args: list[str]) -> list[str]:
     return extra
 
 
+def with_overrides(args: list[str], extra: list[str]) -> list[str]:
+    """``args`` with ``extra`` overrides placed beside the user's own: argparse
+    takes Hydra's overrides as one run of positionals, so ``extra`` goes just
+    before the first override (an argument with ``=`` that is not an option),
+    not after options such as ``--cfg job``."""
+    first = next((i for i, a in enumerate(args) if "=" in a and not a.startswith("-")), None)
+    if first is None:
+        return [*args, *extra]
+    return [*args[:first], *extra, *args[first:]]
+
+
 def main() -> None:
     args = sys.argv[1:]
     if not args or args[0] in ("-h", "--help", "help"):
@@ -212,7 +223,7 @@ def main() -> None:
         sys.exit(2)
     rest = args[1:]
     if command == "train":
-        rest += [RUN_DIR_GUARD, *worker_overrides(rest)]
+        rest = with_overrides(rest, [RUN_DIR_GUARD, *worker_overrides(rest)])
     sys.argv = [f"nmt-{command}", *rest]
     register_configs()
     APPS[command]()

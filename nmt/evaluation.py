@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from nmt.config import DecodingConfig
 from nmt.data.batching import Batch, Example, collate, length_sorted_chunks
 from nmt.data.pipeline import TextPipeline
-from nmt.metrics import perplexity, score_translations, tokenized_bleu
+from nmt.metrics import moses_bleu_lc, perplexity, score_translations, tokenized_bleu
 from nmt.models.seq2seq import Seq2Seq
 from nmt.translation import translate_texts
 
@@ -73,6 +73,7 @@ class EvalReport:
     bleu: float
     bleu_lc: float
     bleu_tok_lc: float  # tutorials' tokenized, lower-cased BLEU (labelled, not comparable)
+    bleu_moses_lc: float  # papers': lower-cased, Moses-tokenized BLEU (labelled)
     chrf: float
     signature: str
     chrf_signature: str
@@ -116,6 +117,7 @@ def evaluate(
         bleu=scores.bleu,
         bleu_lc=scores.bleu_lc,
         bleu_tok_lc=tokenized_bleu(tok.words(hyps), tok.words(refs)),
+        bleu_moses_lc=moses_bleu_lc(hyps, refs, tok.lang),
         chrf=scores.chrf,
         signature=scores.bleu_signature,
         chrf_signature=scores.chrf_signature,

@@ -1,9 +1,11 @@
-"""Perplexity, sacreBLEU and chrF."""
+"""Perplexity, sacreBLEU and chrF, and the labelled other BLEU flavours."""
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cache
+from typing import Any
 
 from sacrebleu.metrics import BLEU, CHRF
 
@@ -63,3 +65,28 @@ def tokenized_bleu(hyp_tokens: list[list[str]], ref_tokens: list[list[str]]) -> 
     hyps = [" ".join(t).lower() for t in hyp_tokens]
     refs = [" ".join(t).lower() for t in ref_tokens]
     return round(BLEU(tokenize="none", force=True).corpus_score(hyps, [refs]).score, 2)
+
+
+@cache
+def _moses_tokenizer(lang: str) -> Any:
+    from sacremoses import MosesTokenizer
+
+    return MosesTokenizer(lang=lang)
+
+
+def moses_bleu_lc(hypotheses: list[str], references: list[str], lang: str) -> float:
+    """The papers' Multi30k BLEU: both sides lower-cased and Moses-tokenized
+    (sacremoses, ``lang`` rules, no escaping, no aggressive hyphen splitting),
+    then scored as they are (multi-bleu style, sacreBLEU ``tokenize=none``).
+
+    Not comparable with sacreBLEU; reported beside it, labelled.
+    """
+    if not hypotheses:
+        return 0.0
+    tok = _moses_tokenizer(lang)
+
+    def prepare(lines: list[str]) -> list[str]:
+        return [tok.tokenize(line.lower(), escape=False, return_str=True) for line in lines]
+
+    bleu = BLEU(tokenize="none", force=True)
+    return round(bleu.corpus_score(prepare(hypotheses), [prepare(references)]).score, 2)

@@ -4,7 +4,8 @@ Everything is measured on the validation split, never on a test split.
 
     # decoding: greedy and beam widths x length penalties on one checkpoint
     python scripts/tuning.py decoding --checkpoint outputs/.../best.pt --name cpu_fast
-    # training: a Hydra sweep's jobs (e.g. `nmt train experiment=luong_sweep`)
+    # training: a Hydra sweep's jobs (e.g. `nmt train experiment=luong_sweep`,
+    # or `nmt train -m experiment=luong_best +tune=word,spm8k ...`, see configs/tune)
     python scripts/tuning.py sweep outputs/sweeps/luong_sweep
     # word vs sentencepiece: finished `nmt train` run dirs, either direction
     python scripts/tuning.py --tokenizer-compare outputs/RUN1 outputs/RUN2 ...
@@ -104,6 +105,7 @@ def job_row(job: Path) -> dict[str, Any] | None:
     return {
         "overrides": [o for o in overrides if not o.startswith("experiment=")],
         "epochs": summary["epochs"],
+        "params": summary.get("params"),
         "train_time_s": summary["train_time_s"],
         "val_bleu": max((r.get("val_bleu", float("nan")) for r in epochs), default=float("nan")),
         "val_ppl": min((r.get("val_ppl", float("inf")) for r in epochs), default=float("inf")),
@@ -114,25 +116,30 @@ def run_sweep(args: argparse.Namespace) -> None:
     sweep = args.sweep_dir.resolve()
     config = yaml.safe_load((sweep / "multirun.yaml").read_text())
     task = config["hydra"]["overrides"]["task"]
-    jobs = sorted((p for p in sweep.iterdir() if p.is_dir()), key=lambda p: p.name)
+    jobs = sorted((p for p in sweep.iterdir() if p.is_dir()), key=lambda p: int(p.name))
     rows = [(job.name, row) for job in jobs if (row := job_row(job)) is not None]
     if not rows:
         raise SystemExit(f"{sweep}: no finished jobs (summary.json) found")
+    shared = set.intersection(*(set(row["overrides"]) for _, row in rows))
     best = max(rows, key=lambda r: r[1]["val_bleu"])
+    where = sweep.relative_to(ROOT) if sweep.is_relative_to(ROOT) else sweep
     lines = [
         f"## Sweep: {sweep.name}",
         "",
-        f"`nmt train {' '.join(task)}` (jobs in `{sweep.relative_to(ROOT)}`); "
-        f"{machine()}; {dt.date.today()}.  Each job had the same time budget, so",
-        "the comparison is at equal training time, not at convergence.",
+        f"`nmt train -m {' '.join(task)}` (jobs in `{where}`); {machine()}; "
+        f"{dt.date.today()}.  Each job had the same time budget, so the comparison",
+        "is at equal training time, not at convergence.  Perplexities of word and",
+        "subword jobs count different units: compare BLEU across tokenizers.",
         "",
-        "| job | overrides | epochs | train time | best val BLEU | best val ppl |",
-        "|---|---|---|---|---|---|",
+        "| job | overrides | params | epochs | train time | best val BLEU | best val ppl |",
+        "|---|---|---|---|---|---|---|",
     ]
     for name, row in rows:
         mark = " **best**" if name == best[0] else ""
+        params = f"{row['params'] / 1e6:.1f}M" if row["params"] else "-"
+        varied = " ".join(o for o in row["overrides"] if o not in shared)
         lines.append(
-            f"| {name} | `{' '.join(row['overrides'])}` | {row['epochs']} | "
+            f"| {name} | `{varied}` | {params} | {row['epochs']} | "
             f"{row['train_time_s'] / 60:.1f} min | {row['val_bleu']:.2f}{mark} | "
             f"{row['val_ppl']:.2f} |"
         )

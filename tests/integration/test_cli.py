@@ -96,6 +96,13 @@ def test_cfg_job_prints_the_config(tmp_path: Path) -> None:
     assert not (tmp_path / "outputs").exists()  # printing the config runs nothing
 
 
+def test_cfg_job_after_the_overrides_prints_the_config(tmp_path: Path) -> None:
+    # `nmt train` adds overrides of its own; they must not split the user's
+    # overrides from a trailing --cfg (argparse would reject the rest)
+    proc = ok(run_nmt("train", "trainer.max_epochs=7", "--cfg", "job", cwd=tmp_path))
+    assert yaml.safe_load(text(proc.stdout))["trainer"]["max_epochs"] == 7
+
+
 # ------------------------------------------------------------ train on the corpus
 
 

@@ -119,3 +119,28 @@ def test_empty_corpus_scores_zero_with_signatures() -> None:
     assert scores.bleu_signature == score_translations(HYPS, REFS).bleu_signature
     assert scores.chrf_signature == score_translations(HYPS, REFS).chrf_signature
     assert tokenized_bleu([], []) == 0.0
+
+
+# ------------------------------------------------------------- papers' BLEU
+
+
+def test_papers_bleu_lowercases_and_moses_tokenizes_both_sides() -> None:
+    from nmt.metrics import moses_bleu_lc
+
+    hyps = ["A dog, running!", "Two MEN sit."]
+    refs = ["a dog , running !", "two men sit ."]
+    # sacreBLEU's 13a splits these the same way; case alone keeps it below 100
+    assert score_translations(hyps, refs).bleu < 100.0
+    assert moses_bleu_lc(hyps, refs, "en") == pytest.approx(100.0)
+    # Moses keeps "don't" as "don 't" in English; the same text on both sides matches
+    assert moses_bleu_lc(["I don't know."], ["i don't know ."], "en") == pytest.approx(100.0)
+    assert moses_bleu_lc(HYPS, REFS, "en") < 100.0
+    assert moses_bleu_lc([], [], "en") == 0.0
+
+
+def test_papers_bleu_uses_the_target_languages_rules() -> None:
+    from nmt.metrics import moses_bleu_lc
+
+    assert moses_bleu_lc(["Ein Hund läuft."], ["ein hund läuft ."], "de") == pytest.approx(100.0)
+    assert moses_bleu_lc(["Un chien, qui court."], ["un chien , qui court ."], "fr") == 100.0
+    assert moses_bleu_lc(["Dva psi běží po trávě."], ["dva psi běží po trávě ."], "cs") == pytest.approx(100.0)

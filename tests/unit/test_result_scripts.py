@@ -32,6 +32,7 @@ def row(recipe: str, bleu: float, **extra: Any) -> dict[str, Any]:
         "bleu": bleu,
         "bleu_lc": bleu + 0.5,
         "bleu_tok_lc": bleu + 1.0,
+        "bleu_moses_lc": bleu + 1.5,
         "chrf": 50.0,
         "ppl": 20.0,
         "val_ppl": 21.0,
@@ -40,6 +41,7 @@ def row(recipe: str, bleu: float, **extra: Any) -> dict[str, Any]:
         "device": "cpu",
         "machine": "CPU 2 cores",
         "wall_time_s": 600.0,
+        "budget_min": 10,
         "signature": "nrefs:1|case:mixed",
         "decoding": "greedy",
         "command": f"nmt train experiment={recipe}",
@@ -48,21 +50,26 @@ def row(recipe: str, bleu: float, **extra: Any) -> dict[str, Any]:
     return base | extra
 
 
-def test_targets_compare_with_the_tutorials_and_the_bleu_goal(scripts: Any) -> None:
+def test_targets_state_each_gap_as_measured_met_or_not(scripts: Any) -> None:
     results, _ = scripts
     rows = [
-        row("sutskever_seed", 10.0, ppl=40.0),
-        row("bahdanau_seed", 20.0, bleu_tok_lc=29.5),
-        row("luong_best", 37.9),
-        row("bahdanau_best", 38.2, direction="en-de"),  # not de-en: not counted
+        row("luong_best_en_de", 30.0, direction="en-de"),  # papers' BLEU 31.5
+        row("luong_best_en_de", 45.0, direction="en-de", split="test_2017_flickr"),  # not 2016
+        row("luong_best", 40.2),
+        row("default", 36.5),
+        row("default", 38.0, direction="fr-en"),  # not de-en: not the default's target
     ]
-    text = "\n".join(results.targets(rows))
-    assert "test ppl 40.00 after 3 epochs" in text and ": better." in text
-    assert "bahdanau_seed: tokenized lower-cased BLEU 29.50" in text and ": met." in text
-    assert "Best attention recipe: luong_best at 37.90" in text and "not met" in text
+    lines = results.targets(rows)
+    en_de, en_fr, de_en, default = lines[3:7]
+    assert "en->de" in en_de and "measured 31.50" in en_de and "not met, 7.50 short" in en_de
+    assert "en->fr" in en_fr and "not measured" in en_fr
+    assert "measured 40.20 (luong_best, 10 min on CPU 2 cores)" in de_en
+    assert "**met**" in de_en
+    assert "measured 36.50 (default" in default and "not met, 0.50 short" in default
+    assert any("en-fr test_2016_flickr: 59.02" in line for line in lines)
 
 
-def test_readme_gets_the_best_row_of_each_family_between_its_markers(
+def test_readme_gets_the_best_row_of_each_direction_then_each_family(
     scripts: Any, tmp_path: Path
 ) -> None:
     results, _ = scripts
@@ -70,10 +77,12 @@ def test_readme_gets_the_best_row_of_each_family_between_its_markers(
     start, end = results.README_START, results.README_END
     readme.write_text(f"# nmt\n\nbefore\n{start}\nold table\n{end}\nafter\n", encoding="utf-8")
     rows = [
-        row("luong_seed", 20.0),
+        row("luong_best_en_de", 30.0, direction="en-de"),
+        row("cho_best_en_de", 20.0, direction="en-de"),
         row("luong_best", 36.0),
         row("cho_best", 25.0),
         row("cho_best", 30.0, split="test_2017_flickr"),  # another split: not shown
+        row("luong_best_en_fr", 50.0, direction="en-fr"),
     ]
     for _ in range(2):  # a second write replaces the first
         results.update_readme(rows, readme)
@@ -81,8 +90,55 @@ def test_readme_gets_the_best_row_of_each_family_between_its_markers(
     assert "old table" not in text and text.count(start) == 1
     assert text.startswith("# nmt\n\nbefore\n") and text.endswith(f"{end}\nafter\n")
     table = text.split(start)[1].split(end)[0]
-    body = [line for line in table.splitlines() if line.startswith("| `")]
-    assert [line.split("`")[1] for line in body] == ["luong_best", "cho_best"]
+    body = [line for line in table.splitlines() if "| `" in line]
+    shown = [(line.split("|")[1].strip(), line.split("`")[1]) for line in body]
+    assert shown == [
+        ("de-en", "luong_best"),
+        ("en-de", "luong_best_en_de"),
+        ("en-fr", "luong_best_en_fr"),
+        ("de-en", "cho_best"),
+    ]
+
+
+def test_an_interrupted_run_is_resumed_and_its_command_stays_clean(
+    scripts: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    results, _ = scripts
+    calls: list[list[str]] = []
+
+    class Done:
+        returncode = 0
+
+    monkeypatch.setattr(results.subprocess, "run", lambda cmd, **_: calls.append(cmd) or Done())
+    plan = results.Planned("luong_best", "en-de", 8)
+    overrides = results.train_overrides(plan, ["device=cpu"])
+    assert overrides == [
+        "experiment=luong_best",
+        "data.src_lang=en",
+        "data.tgt_lang=de",
+        "trainer.max_minutes=8",
+        "threads=1",
+        "device=cpu",
+    ]
+    run_dir = tmp_path / plan.name
+    assert results.train(run_dir, overrides)
+    assert not any(a.startswith("trainer.resume_from=") for a in calls[-1])
+    (run_dir / "checkpoints").mkdir(parents=True)
+    (run_dir / "checkpoints" / "last.pt").write_bytes(b"x")
+    assert results.train(run_dir, overrides)
+    assert f"trainer.resume_from={run_dir}" in calls[-1]
+    # the resumed attempt's record is Hydra's; the row's command leaves the resume out
+    (run_dir / ".hydra").mkdir()
+    recorded = [*overrides, f"trainer.resume_from={run_dir}", f"hydra.run.dir={run_dir}"]
+    (run_dir / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(recorded))
+    assert results.recorded_overrides(run_dir) == overrides
+
+
+def test_only_names_planned_runs(scripts: Any) -> None:
+    results, _ = scripts
+    assert results.selected(["default.de-en"]) == [results.PLAN[0]]
+    with pytest.raises(SystemExit, match="no planned run"):
+        results.selected(["nope.de-en"])
 
 
 def test_readme_without_markers_is_left_alone(scripts: Any, tmp_path: Path) -> None:
@@ -134,20 +190,22 @@ def test_sweep_table_marks_the_best_validation_bleu(
     for num, (smoothing, bleus) in enumerate([(0.0, [10.0, 20.0]), (0.1, [12.0, 22.5])]):
         job = sweep / str(num)
         (job / ".hydra").mkdir(parents=True)
-        overrides = [f"trainer.label_smoothing={smoothing}", "experiment=demo"]
+        overrides = [f"trainer.label_smoothing={smoothing}", "experiment=demo", "threads=1"]
         (job / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(overrides))
         records = [
             {"type": "epoch", "epoch": i + 1, "val_bleu": b, "val_ppl": 9.0 - i}
             for i, b in enumerate(bleus)
         ]
         (job / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
-        (job / "summary.json").write_text(json.dumps({"epochs": 2, "train_time_s": 360.0}))
+        summary = {"epochs": 2, "train_time_s": 360.0, "params": 2_500_000}
+        (job / "summary.json").write_text(json.dumps(summary))
     (sweep / "2").mkdir()  # a job that never finished: left out
     monkeypatch.setattr(sys, "argv", ["tuning.py", "sweep", str(sweep)])
     tuning.main()
     text = (tmp_path / "tuning.md").read_text(encoding="utf-8")
-    assert "| 1 | `trainer.label_smoothing=0.1` | 2 | 6.0 min | 22.50 **best** | 8.00 |" in text
-    assert "| 0 | `trainer.label_smoothing=0.0` | 2 | 6.0 min | 20.00 | 8.00 |" in text
+    # rows show what varies; what every job shares (threads=1) is left out
+    assert "| 1 | `trainer.label_smoothing=0.1` | 2.5M | 2 | 6.0 min | 22.50 **best** | 8.00 |" in text
+    assert "| 0 | `trainer.label_smoothing=0.0` | 2.5M | 2 | 6.0 min | 20.00 | 8.00 |" in text
     assert "\n| 2 |" not in text
 
 
@@ -220,9 +278,9 @@ def test_results_table_keeps_the_sections_other_scripts_wrote(scripts: Any, tmp_
     path = tmp_path / "results.md"
     section = "<!-- averaging:start -->\n## Checkpoint averaging\n| a | 1 |\n<!-- averaging:end -->"
     path.write_text("# Results on Multi30k\n\nold table\n\n" + section + "\n")
-    results.write_markdown([row("default", 30.0)], path)
+    results.write_markdown([row("default", 30.0)], path, set())
     text = path.read_text()
     assert "old table" not in text and "| default |" in text
     assert text.count(section) == 1
-    results.write_markdown([row("default", 31.0)], path)
+    results.write_markdown([row("default", 31.0)], path, set())
     assert path.read_text().count(section) == 1
