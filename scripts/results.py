@@ -5,7 +5,7 @@ every test split found locally, and write docs/results.md and docs/results.json.
     python scripts/results.py                       # every planned run
     python scripts/results.py --only luong_best.de-en default.de-en   # some of them
     python scripts/results.py --no-train            # the table from the runs on disk
-    python scripts/results.py --extra trainer.max_minutes=null device=cuda   # a GPU
+    python scripts/results.py --extra trainer.max_minutes=null trainer.device=cuda  # a GPU
 
 The plan (PLAN below) gives each run its recipe, direction and budget on the
 2-core CPU.  A run interrupted part way (its dir has checkpoints/last.pt but no

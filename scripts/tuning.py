@@ -130,6 +130,7 @@ def run_sweep(args: argparse.Namespace) -> None:
         f"{dt.date.today()}.  Each job had the same time budget, so the comparison",
         "is at equal training time, not at convergence.  Perplexities of word and",
         "subword jobs count different units: compare BLEU across tokenizers.",
+        *([args.note] if args.note else []),
         "",
         "| job | overrides | params | epochs | train time | best val BLEU | best val ppl |",
         "|---|---|---|---|---|---|---|",
@@ -234,6 +235,7 @@ def main() -> None:
     )
     sw = sub.add_parser("sweep", help="tabulate a Hydra multirun of `nmt train`")
     sw.add_argument("sweep_dir", type=Path)
+    sw.add_argument("--note", help="a sentence printed under the section's heading")
     args = parser.parse_args()
     if args.tokenizer_compare:
         run_tokenizer_compare(args.tokenizer_compare)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from hypothesis import settings
 
 from nmt.config import (
     BahdanauConfig,
@@ -32,6 +33,11 @@ from nmt.data.vocab import Vocab
 from nmt.evaluation import sequence_nll
 from nmt.models.registry import build_model
 from nmt.models.seq2seq import Seq2Seq
+
+# property tests check values, not speed: on a loaded 2-core machine a first
+# example can pass hypothesis's 200 ms deadline and fail a correct test
+settings.register_profile("nmt", deadline=None)
+settings.load_profile("nmt")
 
 # The test machines share few cores: with more than one intra-op thread, tiny
 # models run up to 100x slower (threads spin while waiting for a core).  One
