@@ -106,6 +106,7 @@ def job_row(job: Path) -> dict[str, Any] | None:
         "overrides": [o for o in overrides if not o.startswith("experiment=")],
         "epochs": summary["epochs"],
         "params": summary.get("params"),
+        "machine": machine(summary.get("device", "cpu"), summary.get("cpu_threads")),
         "train_time_s": summary["train_time_s"],
         "val_bleu": max((r.get("val_bleu", float("nan")) for r in epochs), default=float("nan")),
         "val_ppl": min((r.get("val_ppl", float("inf")) for r in epochs), default=float("inf")),
@@ -123,11 +124,13 @@ def run_sweep(args: argparse.Namespace) -> None:
     shared = set.intersection(*(set(row["overrides"]) for _, row in rows))
     best = max(rows, key=lambda r: r[1]["val_bleu"])
     where = sweep.relative_to(ROOT) if sweep.is_relative_to(ROOT) else sweep
+    launcher = config["hydra"].get("launcher") or {}
+    at_once = f", {launcher['n_jobs']} jobs at a time" if launcher.get("n_jobs") else ""
     lines = [
         f"## Sweep: {sweep.name}",
         "",
-        f"`nmt train -m {' '.join(task)}` (jobs in `{where}`); {machine()}; "
-        f"{dt.date.today()}.  Each job had the same time budget, so the comparison",
+        f"`nmt train -m {' '.join(task)}` (jobs in `{where}`); {rows[0][1]['machine']}"
+        f"{at_once}; {dt.date.today()}.  Each job had the same time budget, so the comparison",
         "is at equal training time, not at convergence.  Perplexities of word and",
         "subword jobs count different units: compare BLEU across tokenizers.",
         *([args.note] if args.note else []),
