@@ -39,6 +39,7 @@ class Precision(str, Enum):
     fp32 = "fp32"
     bf16 = "bf16"
     fp16 = "fp16"  # with a gradient scaler
+    auto = "auto"  # bf16 where the device has bfloat16 arithmetic, else fp32
 
 
 class DeviceChoice(str, Enum):
@@ -131,7 +132,7 @@ class TrainerConfig:
     max_tokens: int | None = None
     label_smoothing: float = 0.0  # training loss only; val loss/ppl stay the plain NLL
     patience: int | None = None  # early stop after this many epochs without a new best
-    precision: Precision = Precision.fp32  # autocast: fp32 | bf16 | fp16 (grad scaler)
+    precision: Precision = Precision.fp32  # autocast: fp32 | bf16 | fp16 (grad scaler) | auto
     compile: bool = False  # torch.compile the model's forward
     save_every_steps: int | None = None  # also save last.pt mid-epoch every N steps
     keep_last: int = 0  # keep the newest N checkpoints/step_NNNNNN.pt (0 = none)

@@ -34,7 +34,12 @@ from nmt.training.errors import TrainingError, TrainingInterrupted
 from nmt.training.logger import MetricsLog, epoch_progress
 from nmt.training.losses import token_losses
 from nmt.training.optim import PerStepLR, Scheduler
-from nmt.training.precision import autocast, build_grad_scaler, cpu_fp16_supported
+from nmt.training.precision import (
+    autocast,
+    build_grad_scaler,
+    cpu_fp16_supported,
+    resolve_precision,
+)
 from nmt.training.schedules import teacher_forcing_at
 from nmt.training.signals import StopRequest
 from nmt.training.sources import BatchSource
@@ -75,7 +80,10 @@ class Trainer:
         self.validate = validate
         self.dist = dist or Distributed(device=device)
         self.net = wrap_model(model, self.dist, compile=cfg.compile)
-        self.scaler = build_grad_scaler(cfg.precision, device)
+        self.precision = resolve_precision(cfg.precision, device)
+        if cfg.precision == Precision.auto:
+            log.info("trainer.precision=auto: %s on %s", self.precision.value, device.type)
+        self.scaler = build_grad_scaler(self.precision, device)
         self.log = MetricsLog(self.out_dir, enabled=self.dist.is_main, tensorboard=cfg.tensorboard)
         self.checkpointer = Checkpointer(
             TrainingParts(model, optimizer, scheduler, self.scaler),
@@ -117,7 +125,7 @@ class Trainer:
         self.net.train()
         ratio = teacher_forcing_at(self.cfg, self.state.step)
         self.optimizer.zero_grad(set_to_none=True)
-        with autocast(self.cfg.precision, self.device):
+        with autocast(self.precision, self.device):
             logits, target = self._logits(batch, ratio)
         nll_sum, loss_sum = token_losses(
             logits, target, self.model.tgt_pad, self.cfg.label_smoothing

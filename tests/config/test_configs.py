@@ -105,7 +105,7 @@ def command_groups(command: str) -> list[str]:
 def group_options() -> list[tuple[str, str]]:
     pairs = []
     for folder in sorted(p for p in CONFIG_DIR.iterdir() if p.is_dir()):
-        if folder.name in ("experiment",) or folder.name.startswith(("_", ".")):
+        if folder.name in ("experiment", "tune") or folder.name.startswith(("_", ".")):
             continue
         pairs += [(folder.name, f.stem) for f in sorted(folder.glob("*.yaml"))]
     return pairs
@@ -447,6 +447,25 @@ def test_experiments_set_only_their_differences(experiment: str) -> None:
         if value_below(experiment, group, key) == value
     ]
     assert not repeated, f"experiment/{experiment}.yaml repeats {repeated}"
+
+
+TUNE_VARIANTS = sorted(p.stem for p in (CONFIG_DIR / "tune").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("variant", TUNE_VARIANTS)
+def test_tuning_variants_compose_onto_a_recipe(variant: str) -> None:
+    """Each +tune= variant of the sweeps changes the recipe it is added to
+    (only `word`, the recipe as it is, changes nothing)."""
+    base = ["experiment=luong_best"]
+    before = to_plain(to_dataclass(compose("train", overrides=base), TrainConfig))
+    after = to_plain(
+        to_dataclass(compose("train", overrides=[*base, f"+tune={variant}"]), TrainConfig)
+    )
+    changed = [key for key in before if before[key] != after[key]]
+    if variant == "word":
+        assert not changed, f"+tune=word changed {changed}"
+    else:
+        assert changed, f"+tune={variant} changed nothing"
 
 
 def test_default_recipe_is_cpu_fast() -> None:

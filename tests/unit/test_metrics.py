@@ -143,4 +143,6 @@ def test_papers_bleu_uses_the_target_languages_rules() -> None:
 
     assert moses_bleu_lc(["Ein Hund läuft."], ["ein hund läuft ."], "de") == pytest.approx(100.0)
     assert moses_bleu_lc(["Un chien, qui court."], ["un chien , qui court ."], "fr") == 100.0
-    assert moses_bleu_lc(["Dva psi běží po trávě."], ["dva psi běží po trávě ."], "cs") == pytest.approx(100.0)
+    assert moses_bleu_lc(
+        ["Dva psi běží po trávě."], ["dva psi běží po trávě ."], "cs"
+    ) == pytest.approx(100.0)

@@ -116,3 +116,29 @@ def test_compile_wraps_the_forward_and_keeps_plain_state_dict_keys(tmp_path: Pat
     trainer.save()
     saved = torch.load(tmp_path / "checkpoints" / "last.pt", weights_only=True)["model"]
     assert sorted(saved) == sorted(model.state_dict())  # no "_orig_mod." prefixes
+
+
+def test_auto_precision_is_bf16_only_where_the_device_computes_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from nmt.training import precision
+
+    for explicit in (Precision.fp32, Precision.bf16, Precision.fp16):
+        assert precision.resolve_precision(explicit, CPU) == explicit
+    monkeypatch.setattr(precision, "bf16_native", lambda device: True)
+    assert precision.resolve_precision(Precision.auto, CPU) == Precision.bf16
+    monkeypatch.setattr(precision, "bf16_native", lambda device: False)
+    assert precision.resolve_precision(Precision.auto, CPU) == Precision.fp32
+    assert precision.resolve_precision(Precision.auto, torch.device("meta")) == Precision.fp32
+
+
+def test_auto_precision_trains_under_the_resolved_autocast(
+    make_tiny_model, tiny_pipeline, tiny_examples, tmp_path: Path
+) -> None:
+    from nmt.training.precision import bf16_native
+
+    trainer = make_trainer(make_tiny_model(), tmp_path, CPU, precision=Precision.auto)
+    assert trainer.precision == (Precision.bf16 if bf16_native(CPU) else Precision.fp32)
+    assert not trainer.scaler.is_enabled()
+    nll = trainer.train_step(some_batch(tiny_examples, tiny_pipeline))
+    assert math.isfinite(float(nll))

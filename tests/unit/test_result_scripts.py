@@ -204,7 +204,9 @@ def test_sweep_table_marks_the_best_validation_bleu(
     tuning.main()
     text = (tmp_path / "tuning.md").read_text(encoding="utf-8")
     # rows show what varies; what every job shares (threads=1) is left out
-    assert "| 1 | `trainer.label_smoothing=0.1` | 2.5M | 2 | 6.0 min | 22.50 **best** | 8.00 |" in text
+    assert (
+        "| 1 | `trainer.label_smoothing=0.1` | 2.5M | 2 | 6.0 min | 22.50 **best** | 8.00 |" in text
+    )
     assert "| 0 | `trainer.label_smoothing=0.0` | 2.5M | 2 | 6.0 min | 20.00 | 8.00 |" in text
     assert "\n| 2 |" not in text
 
