@@ -144,6 +144,7 @@ DDP_OVERRIDES = [
     "vocab.min_freq=1",
     "model.emb_dim=64",
     "model.hidden_dim=128",
+    "model.tie_embeddings=false",
     "model.num_layers=1",
     "trainer.batch_size=64",
     "trainer.max_epochs=1",

@@ -350,7 +350,8 @@ def test_evaluate_src_and_ref_go_together() -> None:
 
 
 def test_train_config_round_trips_through_plain_data() -> None:
-    cfg = typed("train", ["model.hidden_dim=64", "optimizer=sgd", "tokenizer.lower=true"])
+    overrides = ["model.emb_dim=64", "model.hidden_dim=64", "optimizer=sgd", "tokenizer.lower=true"]
+    cfg = typed("train", overrides)
     plain = to_plain(cfg)
     assert isinstance(plain, dict) and isinstance(plain["model"], dict)
     assert plain["tokenizer"]["kind"] == cfg.tokenizer.kind.value  # enums become strings

@@ -27,6 +27,7 @@ TINY_MODEL = [
     "model.hidden_dim=64",
     "model.num_layers=1",
     "model.dropout=0.0",
+    "model.tie_embeddings=false",  # model/luong.yaml ties; these sizes differ
 ]
 
 
