@@ -227,9 +227,10 @@ def decoding_label(decoding: dict[str, Any]) -> str:
 
 def marked_sections(path: Path) -> list[str]:
     """The sections other scripts keep in ``path`` between ``<!-- NAME:start -->``
-    and ``<!-- NAME:end -->`` (scripts/average_report.py's, say), whole."""
+    and ``<!-- NAME:end -->`` (scripts/average_report.py's, say, or
+    ensemble_report.py's ``ensemble:beam5``), whole."""
     text = path.read_text(encoding="utf-8") if path.is_file() else ""
-    pattern = re.compile(r"<!-- ([\w-]+):start -->.*?<!-- \1:end -->", re.DOTALL)
+    pattern = re.compile(r"<!-- ([\w:-]+):start -->.*?<!-- \1:end -->", re.DOTALL)
     return [match.group(0) for match in pattern.finditer(text)]
 
 

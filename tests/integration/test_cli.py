@@ -187,6 +187,9 @@ def test_evaluate_matches_sacrebleu(trained_run: TrainedRun, tmp_path: Path) -> 
             f"ref={corpus.tgt('test')}",
             f"output_dir={out}",
             "device=cpu",
+            # the default recipe's decoding, which its own test report used
+            "decoding=beam",
+            "decoding.length_penalty=0.0",
             cwd=tmp_path,
         )
     )

@@ -279,10 +279,12 @@ def test_results_table_keeps_the_sections_other_scripts_wrote(scripts: Any, tmp_
     results, _ = scripts
     path = tmp_path / "results.md"
     section = "<!-- averaging:start -->\n## Checkpoint averaging\n| a | 1 |\n<!-- averaging:end -->"
-    path.write_text("# Results on Multi30k\n\nold table\n\n" + section + "\n")
+    # ensemble_report.py's names have a colon in them
+    other = "<!-- ensemble:beam5:start -->\n## Ensembles\n<!-- ensemble:beam5:end -->"
+    path.write_text("# Results on Multi30k\n\nold table\n\n" + section + "\n\n" + other + "\n")
     results.write_markdown([row("default", 30.0)], path, set())
     text = path.read_text()
     assert "old table" not in text and "| default |" in text
-    assert text.count(section) == 1
+    assert text.count(section) == 1 and text.count(other) == 1
     results.write_markdown([row("default", 31.0)], path, set())
-    assert path.read_text().count(section) == 1
+    assert path.read_text().count(section) == 1 and path.read_text().count(other) == 1
