@@ -176,6 +176,11 @@ def test_train_writes_the_run(trained_run: TrainedRun) -> None:
     assert (cfg.model.hidden_dim, cfg.trainer.max_epochs, cfg.data.source.value) == (64, 3, "files")
 
 
+# the default recipe's decoding, which its own test report used (`nmt evaluate`
+# decodes greedily unless told)
+RECIPE_DECODING = ["decoding=beam", "decoding.length_penalty=0.0"]
+
+
 def test_evaluate_matches_sacrebleu(trained_run: TrainedRun, tmp_path: Path) -> None:
     corpus = trained_run.corpus
     out = tmp_path / "eval"
@@ -187,9 +192,7 @@ def test_evaluate_matches_sacrebleu(trained_run: TrainedRun, tmp_path: Path) -> 
             f"ref={corpus.tgt('test')}",
             f"output_dir={out}",
             "device=cpu",
-            # the default recipe's decoding, which its own test report used
-            "decoding=beam",
-            "decoding.length_penalty=0.0",
+            *RECIPE_DECODING,
             cwd=tmp_path,
         )
     )
@@ -224,6 +227,7 @@ def test_evaluate_matches_sacrebleu(trained_run: TrainedRun, tmp_path: Path) -> 
             f"ref={out / 'hypotheses.txt'}",
             f"output_dir={tmp_path / 'self'}",
             "device=cpu",
+            *RECIPE_DECODING,
             cwd=tmp_path,
         )
     )
