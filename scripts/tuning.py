@@ -95,6 +95,14 @@ def run_decoding(args: argparse.Namespace) -> None:
     write_section(f"decoding-{args.name}", "\n".join(lines))
 
 
+def best_val(epochs: list[dict[str, Any]]) -> dict[str, float]:
+    """The best validation BLEU and perplexity over a run's epoch records."""
+    return {
+        "val_bleu": max((r.get("val_bleu", float("nan")) for r in epochs), default=float("nan")),
+        "val_ppl": min((r.get("val_ppl", float("inf")) for r in epochs), default=float("inf")),
+    }
+
+
 def job_row(job: Path) -> dict[str, Any] | None:
     summary_path = job / "summary.json"
     if not summary_path.is_file():
@@ -108,8 +116,7 @@ def job_row(job: Path) -> dict[str, Any] | None:
         "params": summary.get("params"),
         "machine": machine(summary.get("device", "cpu"), summary.get("cpu_threads")),
         "train_time_s": summary["train_time_s"],
-        "val_bleu": max((r.get("val_bleu", float("nan")) for r in epochs), default=float("nan")),
-        "val_ppl": min((r.get("val_ppl", float("inf")) for r in epochs), default=float("inf")),
+        **best_val(epochs),
     }
 
 
@@ -180,8 +187,7 @@ def tokenizer_row(run: Path) -> dict[str, Any]:
         "tokenizer": tokenizer_label(config),
         "epochs": summary["epochs"],
         "params": summary.get("params"),
-        "val_bleu": max((r.get("val_bleu", float("nan")) for r in epochs), default=float("nan")),
-        "val_ppl": min((r.get("val_ppl", float("inf")) for r in epochs), default=float("inf")),
+        **best_val(epochs),
         "minutes": summary["train_time_s"] / 60,
         "command": " ".join(["nmt train", *overrides]),
         "device": summary.get("device", "cpu"),
