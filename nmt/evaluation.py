@@ -99,11 +99,14 @@ def evaluate(
     progress: bool = False,
     max_decode: int | None = None,
     decode_fn: Callable[..., list[str]] | None = None,
+    examples: Sequence[Example] | None = None,
 ) -> EvalReport:
     """Perplexity of the references, then sacreBLEU/chrF of greedy translations
     (detokenized) against the raw references.  ``max_decode`` limits how many
-    lines are translated (for quick validation)."""
-    examples = pipeline.encode_pairs(src_texts, ref_texts)
+    lines are translated (for quick validation).  ``examples``: the pairs'
+    ids when they are encoded already (the prepared store's)."""
+    if examples is None:
+        examples = pipeline.encode_pairs(src_texts, ref_texts)
     nll, tokens = teacher_forced_nll(model, examples, pipeline, device, decoding.batch_size)
     n = len(src_texts) if max_decode is None else min(max_decode, len(src_texts))
     translate = decode_fn or translate_texts

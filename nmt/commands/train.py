@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,14 +18,15 @@ import torch
 from nmt.checkpoint import LAST, CheckpointError, load_checkpoint, resolve_checkpoint
 from nmt.commands.common import evaluate_test_splits
 from nmt.config import TrainConfig, to_plain
-from nmt.data.batching import BucketBatchSampler, EpochBatches, Example, padded_widths
-from nmt.data.corpus import load_split
-from nmt.data.pipeline import TextPipeline, build_training_data, epoch_sampler
+from nmt.data.batching import BucketBatchSampler, EpochBatches
+from nmt.data.pipeline import TextPipeline
+from nmt.data.store import PreparedData, StoredPairs, prepare, with_pipeline
 from nmt.evaluation import evaluate
 from nmt.models.registry import build_model
 from nmt.models.seq2seq import Seq2Seq
 from nmt.training.distributed import Distributed
 from nmt.training.distributed import setup as setup_distributed
+from nmt.training.errors import TrainingError
 from nmt.training.optim import build_optimizer, build_scheduler, total_training_steps
 from nmt.training.rundir import SUMMARY_FILE, RunDirError, RunDirLock, claim_run_dir
 from nmt.training.trainer import Trainer
@@ -37,14 +37,28 @@ log = logging.getLogger(__name__)
 
 def training_data(
     cfg: TrainConfig, resume_data: dict[str, Any] | None
-) -> tuple[TextPipeline, list[Example], Callable[[int], list[Example]] | None]:
-    """The training split as id pairs, the pipeline that encoded them (a
-    resumed run keeps the tokenizers and vocabularies of its checkpoint), and
-    each epoch's re-sampled pairs under subword regularization (else None)."""
-    resumed = None if resume_data is None else TextPipeline.from_state(resume_data)
-    text = load_split(cfg.data, "train")
-    pipeline, examples = build_training_data(text, cfg, resumed)
-    return pipeline, examples, epoch_sampler(text, cfg, pipeline)
+) -> tuple[PreparedData, StoredPairs]:
+    """The prepared store of the run's corpus (made on first use) and its
+    training pairs; a resumed run keeps the tokenizers and vocabularies of its
+    checkpoint.  Under torchrun every process opens the same memory-mapped
+    files (the store's lock lets one of them build it)."""
+    if resume_data is None:
+        prepared = prepare(cfg)
+    else:
+        prepared = with_pipeline(cfg, TextPipeline.from_state(resume_data))
+    tok = cfg.tokenizer
+    sampling = None
+    if tok.regularizes:
+        sampling = (tok.sample_alpha if tok.sample_alpha > 0 else tok.bpe_dropout, tok.nbest_size)
+    pairs = StoredPairs(prepared.splits["train"], prepared.pipeline, sampling)
+    skipped = prepared.skipped
+    log.info(
+        "train pairs: %s (skipped: %d empty, %d longer than data.max_src_len=%d or "
+        "data.max_tgt_len=%d) | vocab: src %d, tgt %d",
+        f"{len(pairs):,}", skipped["empty"], skipped["over_long"], cfg.data.max_src_len,
+        cfg.data.max_tgt_len, len(prepared.pipeline.src_vocab), len(prepared.pipeline.tgt_vocab),
+    )  # fmt: skip
+    return prepared, pairs
 
 
 def count_parameters(model: torch.nn.Module) -> int:
@@ -52,16 +66,12 @@ def count_parameters(model: torch.nn.Module) -> int:
 
 
 def make_batches(
-    cfg: TrainConfig,
-    examples: list[Example],
-    pipeline: TextPipeline,
-    dist: Distributed,
-    resample: Callable[[int], list[Example]] | None = None,
+    cfg: TrainConfig, pairs: StoredPairs, pipeline: TextPipeline, dist: Distributed
 ) -> EpochBatches:
     """This process's batches of each epoch: by length buckets, at most
-    trainer.batch_size sentences and (if set) trainer.max_tokens padded tokens
-    (each epoch's examples from ``resample`` when given)."""
-    src_widths, tgt_widths = padded_widths(examples)
+    trainer.batch_size sentences and (if set) trainer.max_tokens padded tokens,
+    collated in trainer.num_workers DataLoader processes (pinned on CUDA)."""
+    src_widths, tgt_widths = pairs.widths()
     sampler = BucketBatchSampler(
         src_widths,
         cfg.trainer.batch_size,
@@ -71,31 +81,45 @@ def make_batches(
         tgt_lengths=tgt_widths,
     )
     vocab = pipeline.tgt_vocab
-    return EpochBatches(
-        examples,
+    batches = EpochBatches(
+        pairs,
         sampler,
         pad_idx=vocab.pad_idx,
         bos_idx=vocab.bos_idx,
         eos_idx=vocab.eos_idx,
         rank=dist.rank,
         world_size=dist.world_size,
-        resample=resample,
+        num_workers=cfg.trainer.num_workers,
+        pin_memory=dist.device.type == "cuda",
     )
+    count = len(sampler.batches())
+    if count < dist.world_size:
+        raise TrainingError(
+            f"{len(pairs)} training pairs make {count} batches of trainer.batch_size="
+            f"{cfg.trainer.batch_size}, too few for {dist.world_size} processes; lower "
+            "trainer.batch_size or give more training text"
+        )
+    return batches
 
 
-def make_validator(cfg: TrainConfig, pipeline: TextPipeline, device: torch.device) -> Any:
-    """``model -> {"val_loss", "val_ppl"[, "val_bleu"]}`` on the validation split."""
-    val = load_split(cfg.data, "val")
+def make_validator(cfg: TrainConfig, prepared: PreparedData, device: torch.device) -> Any:
+    """``model -> {"val_loss", "val_ppl"[, "val_bleu"]}`` on the validation split,
+    whose ids come from the store (encoded once)."""
+    val = prepared.splits["val"]
+    examples = list(zip(val["src_ids"], val["tgt_ids"]))
+    src, tgt = list(val["src"]), list(val["tgt"])
+    pipeline = prepared.pipeline
 
     def validate(m: Seq2Seq) -> dict[str, float]:
         report = evaluate(
             m,
             pipeline,
-            val.src,
-            val.tgt,
+            src,
+            tgt,
             cfg.decoding,
             device,
             max_decode=cfg.trainer.val_max_examples if cfg.trainer.bleu_every_epoch else 0,
+            examples=examples,
         )
         result = {"val_loss": report.loss, "val_ppl": report.ppl}
         if cfg.trainer.bleu_every_epoch:
@@ -148,13 +172,14 @@ def _train(cfg: TrainConfig, out_dir: Path, dist: Distributed) -> dict[str, Any]
     if cfg.trainer.resume_from:
         resume_path = resolve_checkpoint(cfg.trainer.resume_from, LAST)
         resume_data = load_checkpoint(resume_path)
-    pipeline, examples, resample = training_data(cfg, resume_data)
+    prepared, pairs = training_data(cfg, resume_data)
+    pipeline = prepared.pipeline
     model = build_model(cfg.model, pipeline.vocab_sizes).to(device)
     if dist.rank > 0:  # the same initial weights, other dropout masks
         seed_everything(cfg.trainer.seed + dist.rank)
     params = count_parameters(model)
     log.info("model %s: %s parameters on %s", cfg.model.arch, f"{params:,}", device)
-    batches = make_batches(cfg, examples, pipeline, dist, resample)
+    batches = make_batches(cfg, pairs, pipeline, dist)
     optimizer = build_optimizer(model, cfg.optimizer)
     total = total_training_steps(
         cfg.trainer.max_steps, cfg.trainer.max_epochs, batches.num_batches(1)
@@ -166,7 +191,7 @@ def _train(cfg: TrainConfig, out_dir: Path, dist: Distributed) -> dict[str, Any]
         cfg.trainer,
         device=device,
         out_dir=out_dir,
-        validate=make_validator(cfg, pipeline, device),
+        validate=make_validator(cfg, prepared, device),
         checkpoint_data={"config": to_plain(cfg), **pipeline.state()},
         dist=dist,
     )

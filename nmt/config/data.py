@@ -4,7 +4,7 @@ into tokens, and which tokens the vocabularies keep (groups ``data``,
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 
 from nmt.config.checks import check_finite
@@ -14,6 +14,7 @@ from nmt.config.errors import ConfigError
 class DataSource(str, Enum):
     multi30k = "multi30k"
     files = "files"
+    hf = "hf"  # anything Hugging Face `datasets` loads: a hub name, local parquet/json/arrow
 
 
 class TokenizerKind(str, Enum):
@@ -38,7 +39,10 @@ class DataConfig:
     """Where the parallel text comes from.
 
     ``source=multi30k`` reads Multi30k task 1; ``source=files`` reads any
-    aligned pair of plain-text files given by the ``*_src``/``*_tgt`` keys.
+    aligned pair of plain-text files given by the ``*_src``/``*_tgt`` keys;
+    ``source=hf`` reads what Hugging Face ``datasets`` loads (the ``hf_*``
+    keys).  Training reads every split through the prepared store
+    (``nmt.data.store``) in ``store_dir``.
     """
 
     source: DataSource = DataSource.multi30k
@@ -46,6 +50,9 @@ class DataConfig:
     tgt_lang: str = "en"
     root: str | None = None  # a folder with the raw files; beats $NMT_DATA_DIR
     cache_dir: str = "data/multi30k"  # download cache, relative to the working dir
+    store_dir: str = "data/prepared"  # prepared (tokenized, encoded) corpora, one folder each
+    subword_dir: str = "data/sentencepiece"  # cache of learned sentencepiece models
+    prepare_workers: int | None = None  # processes that tokenize and encode; null = all cores
     download: bool = True
     max_train_examples: int | None = None  # null = all
     max_src_len: int = 100  # tokens; longer training pairs are skipped
@@ -56,6 +63,18 @@ class DataConfig:
     val_tgt: str | None = None
     test_src: str | None = None
     test_tgt: str | None = None
+    # source=hf: a hub name ("wmt14"), a builder with data files ("parquet", "json",
+    # "arrow") or a folder written by Dataset.save_to_disk / DatasetDict.save_to_disk
+    hf_path: str | None = None
+    hf_name: str | None = None  # the hub dataset's config, e.g. "de-en"
+    hf_data_files: dict[str, str] | None = None  # builder files per split: {train: a.parquet}
+    # our split -> the dataset's split name
+    hf_splits: dict[str, str] = field(
+        default_factory=lambda: {"train": "train", "val": "validation", "test": "test"}
+    )
+    hf_column: str = "translation"  # a column of {lang: text} records (as wmt14 has)
+    hf_src_column: str | None = None  # or two plain text columns (both keys set)
+    hf_tgt_column: str | None = None
 
     def __post_init__(self) -> None:
         if self.source == DataSource.multi30k:
@@ -66,8 +85,21 @@ class DataConfig:
                     raise ConfigError(f"data=files needs data.{key}=PATH")
             if bool(self.test_src) != bool(self.test_tgt):
                 raise ConfigError("data.test_src and data.test_tgt go together")
+        else:
+            self._check_hf()
         if self.max_train_examples is not None and self.max_train_examples < 1:
             raise ConfigError("data.max_train_examples must be >= 1 or null")
+        if self.prepare_workers is not None and self.prepare_workers < 1:
+            raise ConfigError("data.prepare_workers must be >= 1 or null")
+
+    def _check_hf(self) -> None:
+        if not self.hf_path:
+            raise ConfigError("data=hf needs data.hf_path=NAME_OR_FOLDER")
+        if bool(self.hf_src_column) != bool(self.hf_tgt_column):
+            raise ConfigError("data.hf_src_column and data.hf_tgt_column go together")
+        for split in ("train", "val"):
+            if split not in self.hf_splits:
+                raise ConfigError(f"data.hf_splits needs a {split!r} entry")
 
     def _check_multi30k_langs(self) -> None:
         for key in ("src_lang", "tgt_lang"):
@@ -94,6 +126,8 @@ class TokenizerConfig:
     sample_alpha: float = 0.0  # unigram sampling while training (Kudo 2018); 0 = off
     nbest_size: int = -1  # unigram sampling: from the n best segmentations; -1 = all
     bpe_dropout: float = 0.0  # BPE-dropout while training (Provilkov et al. 2020); 0 = off
+    # a larger training text is sampled (seeded) down to this many sentences to learn from
+    input_sentence_size: int = 2_000_000
 
     def __post_init__(self) -> None:
         check_finite(self, "tokenizer.")
@@ -105,6 +139,8 @@ class TokenizerConfig:
             raise ConfigError(
                 "tokenizer.sample_alpha must be >= 0, tokenizer.bpe_dropout in [0, 1)"
             )
+        if self.input_sentence_size < 1:
+            raise ConfigError("tokenizer.input_sentence_size must be >= 1")
         if self.nbest_size == 0 or self.nbest_size < -1:
             raise ConfigError("tokenizer.nbest_size must be -1 (all) or >= 1")
         self._check_regularization()

@@ -138,6 +138,7 @@ class TrainerConfig:
     keep_last: int = 0  # keep the newest N checkpoints/step_NNNNNN.pt (0 = none)
     overwrite: bool = False  # start over in a run dir holding a run (deletes its outputs)
     tensorboard: bool = False  # also log to TensorBoard (when it is installed)
+    num_workers: int = 0  # DataLoader processes that assemble batches (0 = in the trainer)
 
     def __post_init__(self) -> None:
         check_finite(self, "trainer.")
@@ -161,6 +162,8 @@ class TrainerConfig:
                 raise ConfigError(f"trainer.{key}={value} must be >= 1 or null")
         if not 0.0 <= self.label_smoothing < 1.0:
             raise ConfigError(f"trainer.label_smoothing={self.label_smoothing} must be in [0, 1)")
+        if self.num_workers < 0:
+            raise ConfigError(f"trainer.num_workers={self.num_workers} must be >= 0")
         if self.keep_last < 0:
             raise ConfigError(f"trainer.keep_last={self.keep_last} must be >= 0")
         if self.log_every_steps < 1:

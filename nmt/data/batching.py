@@ -6,9 +6,8 @@ as ``<bos> y1 .. yn <eos>``.  :class:`BucketBatchSampler` puts sentences of
 similar length into the same batch so that little compute goes to padding;
 with ``max_tokens`` it also caps each batch's padded token count.
 :class:`EpochBatches` hands one process its share of each epoch's batches
-(several processes under torchrun), from any batch position on; given a
-``resample`` function it takes each epoch's examples from it (subword
-regularization encodes the training text anew every epoch).
+(several processes under torchrun), from any batch position on, collated
+in this process or in DataLoader workers.
 """
 
 from __future__ import annotations
@@ -17,8 +16,9 @@ import dataclasses
 import math
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
+import numpy as np
 import torch
 from torch import Tensor
 from torch.utils.data import Sampler
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from nmt.data.vocab import Vocab
 
 Example = tuple[list[int], list[int]]
+_T = TypeVar("_T")
 
 
 @dataclass(eq=False)
@@ -146,14 +147,14 @@ class BucketBatchSampler(Sampler[list[int]]):
 
     def __init__(
         self,
-        lengths: Sequence[int],
+        lengths: Sequence[int] | np.ndarray,
         batch_size: int,
         *,
         shuffle: bool,
         seed: int = 0,
         bucket_factor: int = 50,
         max_tokens: int | None = None,
-        tgt_lengths: Sequence[int] | None = None,
+        tgt_lengths: Sequence[int] | np.ndarray | None = None,
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -161,27 +162,36 @@ class BucketBatchSampler(Sampler[list[int]]):
             raise ValueError(f"bucket_factor must be >= 1, got {bucket_factor}")
         if max_tokens is not None and (max_tokens < 1 or tgt_lengths is None):
             raise ValueError("max_tokens must be >= 1 and needs tgt_lengths")
-        self.lengths = [int(n) for n in lengths]
-        self.tgt_lengths = None if tgt_lengths is None else [int(n) for n in tgt_lengths]
-        if self.tgt_lengths is not None and len(self.tgt_lengths) != len(self.lengths):
-            raise ValueError(f"{len(self.lengths)} lengths but {len(self.tgt_lengths)} tgt_lengths")
         self.batch_size = batch_size
         self.shuffle = shuffle
         self.seed = seed
         self.bucket_factor = bucket_factor
         self.max_tokens = max_tokens
         self.epoch = 0
+        self.lengths = np.empty(0, dtype=np.int64)
+        self.tgt_lengths: np.ndarray | None = None
+        self.set_lengths(lengths, tgt_lengths, check=False)
 
     def set_epoch(self, epoch: int) -> None:
         """Choose the epoch; together with the seed it fixes the order."""
         self.epoch = epoch
 
-    def set_lengths(self, lengths: Sequence[int], tgt_lengths: Sequence[int] | None) -> None:
-        """New lengths for the same examples (re-encoded with other subwords)."""
-        if len(lengths) != len(self.lengths):
-            raise ValueError(f"{len(lengths)} lengths for {len(self.lengths)} examples")
-        self.lengths = [int(n) for n in lengths]
-        self.tgt_lengths = None if tgt_lengths is None else [int(n) for n in tgt_lengths]
+    def set_lengths(
+        self,
+        lengths: Sequence[int] | np.ndarray,
+        tgt_lengths: Sequence[int] | np.ndarray | None,
+        *,
+        check: bool = True,
+    ) -> None:
+        """The examples' lengths (numpy arrays: a few bytes an example);
+        ``check``: they must be new lengths for the same examples."""
+        new = np.asarray(lengths, dtype=np.int64)
+        if check and len(new) != len(self.lengths):
+            raise ValueError(f"{len(new)} lengths for {len(self.lengths)} examples")
+        tgt = None if tgt_lengths is None else np.asarray(tgt_lengths, dtype=np.int64)
+        if tgt is not None and len(tgt) != len(new):
+            raise ValueError(f"{len(new)} lengths but {len(tgt)} tgt_lengths")
+        self.lengths, self.tgt_lengths = new, tgt
 
     def __len__(self) -> int:
         if self.max_tokens is not None:  # depends on the epoch's order
@@ -189,49 +199,49 @@ class BucketBatchSampler(Sampler[list[int]]):
         return math.ceil(len(self.lengths) / self.batch_size)
 
     def __iter__(self) -> Iterator[list[int]]:
-        yield from self.batches()
+        for batch in self.batches():
+            yield batch.tolist()
 
-    def _cut(self, order: list[int]) -> list[list[int]]:
+    def _cut(self, order: np.ndarray) -> list[np.ndarray]:
+        if not len(order):
+            return []
         if self.max_tokens is not None:
             return self._cut_by_tokens(order)
-        size = self.batch_size
-        return [order[i : i + size] for i in range(0, len(order), size)]
+        return np.split(order, range(self.batch_size, len(order), self.batch_size))
 
-    def _sort(self, indices: list[int]) -> list[int]:
+    def _sort(self, indices: np.ndarray) -> np.ndarray:
+        """``indices`` stably sorted by length (then target width with max_tokens)."""
         if self.max_tokens is None or self.tgt_lengths is None:
-            return sorted(indices, key=self.lengths.__getitem__)
-        tgt = self.tgt_lengths
-        return sorted(indices, key=lambda i: (self.lengths[i], tgt[i]))
+            return indices[np.argsort(self.lengths[indices], kind="stable")]
+        return indices[np.lexsort((self.tgt_lengths[indices], self.lengths[indices]))]
 
-    def _cut_by_tokens(self, order: list[int]) -> list[list[int]]:
+    def _cut_by_tokens(self, order: np.ndarray) -> list[np.ndarray]:
         """Greedy cut of a sorted order: at most batch_size rows and max_tokens
         padded tokens per batch."""
         assert self.max_tokens is not None and self.tgt_lengths is not None
-        batches: list[list[int]] = []
-        current: list[int] = []
-        widest_src = widest_tgt = 0
-        for i in order:
-            src = max(widest_src, self.lengths[i])
-            tgt = max(widest_tgt, self.tgt_lengths[i])
-            rows = len(current) + 1
-            if current and (rows > self.batch_size or rows * (src + tgt) > self.max_tokens):
-                batches.append(current)
-                current, src, tgt = [], self.lengths[i], self.tgt_lengths[i]
-            current.append(i)
+        starts: list[int] = []
+        widest_src = widest_tgt = rows = 0
+        src_widths = self.lengths[order].tolist()
+        tgt_widths = self.tgt_lengths[order].tolist()
+        for pos, (src_width, tgt_width) in enumerate(zip(src_widths, tgt_widths)):
+            src, tgt = max(widest_src, src_width), max(widest_tgt, tgt_width)
+            rows += 1
+            if rows > 1 and (rows > self.batch_size or rows * (src + tgt) > self.max_tokens):
+                starts.append(pos)
+                rows, src, tgt = 1, src_width, tgt_width
             widest_src, widest_tgt = src, tgt
-        if current:
-            batches.append(current)
-        return batches
+        return np.split(order, starts)
 
-    def batches(self) -> list[list[int]]:
-        """All batches of the current epoch, in the order they are yielded."""
+    def batches(self) -> list[np.ndarray]:
+        """All batches of the current epoch (arrays of indices), in the order
+        they are yielded."""
         count = len(self.lengths)
         if not self.shuffle:
-            return self._cut(self._sort(list(range(count))))
+            return self._cut(self._sort(np.arange(count)))
         generator = torch.Generator().manual_seed(self.seed + self.epoch)
-        order = torch.randperm(count, generator=generator).tolist()
+        order = torch.randperm(count, generator=generator).numpy()
         chunk = self.batch_size * self.bucket_factor
-        batches: list[list[int]] = []
+        batches: list[np.ndarray] = []
         for start in range(0, count, chunk):
             batches.extend(self._cut(self._sort(order[start : start + chunk])))
         shuffled = torch.randperm(len(batches), generator=generator).tolist()
@@ -288,7 +298,7 @@ def iterate_batches(
         )
 
 
-def shard_batches(batches: Sequence[list[int]], rank: int, world_size: int) -> list[list[int]]:
+def shard_batches(batches: Sequence[_T], rank: int, world_size: int) -> list[_T]:
     """Process ``rank``'s share of an epoch's batches: every ``world_size``-th one,
     from its rank on.  The last ``len % world_size`` batches are left out, so
     that every process takes the same number of steps; shares are disjoint."""
@@ -300,20 +310,58 @@ def shard_batches(batches: Sequence[list[int]], rank: int, world_size: int) -> l
     return list(batches[rank:usable:world_size])
 
 
+class PairSource(Protocol):
+    """Training pairs kept outside Python lists (``nmt.data.store.StoredPairs``):
+    a batch's pairs come from :meth:`take`, sampled anew per ``seed`` when the
+    source does subword regularization."""
+
+    def __len__(self) -> int: ...
+
+    def take(self, indices: np.ndarray, seed: int | None = None) -> list[Example]: ...
+
+
+class _EpochShare(torch.utils.data.Dataset[Batch]):
+    """Collated batches of one epoch's share, by position: what a DataLoader's
+    worker processes build."""
+
+    def __init__(
+        self,
+        examples: Sequence[Example] | PairSource,
+        share: list[np.ndarray],
+        seeds: Callable[[int], int],
+        specials: dict[str, int],
+    ) -> None:
+        self.examples, self.share, self.seeds, self.specials = examples, share, seeds, specials
+
+    def __len__(self) -> int:
+        return len(self.share)
+
+    def __getitem__(self, position: int) -> Batch:
+        indices = self.share[position]
+        take = getattr(self.examples, "take", None)
+        if take is not None:
+            pairs = take(indices, self.seeds(position))
+        else:
+            pairs = [self.examples[i] for i in indices.tolist()]
+        return collate(pairs, indices.tolist(), **self.specials)
+
+
 class EpochBatches:
     """Collated batches of each epoch for one process (of ``world_size``).
 
     The order of an epoch comes from ``sampler`` (a pure function of its seed
     and the epoch), this process takes its :func:`shard_batches` share, and
     :meth:`batches` can start at any batch position (to resume mid-epoch).
-    With ``resample``, epoch ``e``'s examples are ``resample(e)`` (same count,
-    same order, other encodings; a pure function of ``e``), and the sampler
-    buckets them by their new lengths.
+    ``examples`` is a list of id pairs or a :class:`PairSource` (the
+    memory-mapped store); batches are collated in this process, or with
+    ``num_workers`` in that many DataLoader processes (pinned on CUDA with
+    ``pin_memory``).  A source that samples subwords gets a seed per batch,
+    a pure function of the sampler's seed, the epoch and the batch's place.
     """
 
     def __init__(
         self,
-        examples: Sequence[Example],
+        examples: Sequence[Example] | PairSource,
         sampler: BucketBatchSampler,
         *,
         pad_idx: int,
@@ -321,22 +369,21 @@ class EpochBatches:
         eos_idx: int,
         rank: int = 0,
         world_size: int = 1,
-        resample: Callable[[int], Sequence[Example]] | None = None,
+        num_workers: int = 0,
+        pin_memory: bool = False,
     ) -> None:
         self.examples = examples
-        self.resample = resample
         self.sampler = sampler
         self.specials = {"pad_idx": pad_idx, "bos_idx": bos_idx, "eos_idx": eos_idx}
         self.rank = rank
         self.world_size = world_size
-        self._cache: tuple[int, list[list[int]]] | None = None
+        self.num_workers = num_workers
+        self.pin_memory = pin_memory
+        self._cache: tuple[int, list[np.ndarray]] | None = None
 
-    def indices(self, epoch: int) -> list[list[int]]:
-        """This process's index lists of ``epoch``, in training order."""
+    def indices(self, epoch: int) -> list[np.ndarray]:
+        """This process's index arrays of ``epoch``, in training order."""
         if self._cache is None or self._cache[0] != epoch:
-            if self.resample is not None:
-                self.examples = self.resample(epoch)
-                self.sampler.set_lengths(*padded_widths(self.examples))
             self.sampler.set_epoch(epoch)
             share = shard_batches(self.sampler.batches(), self.rank, self.world_size)
             self._cache = (epoch, share)
@@ -347,5 +394,19 @@ class EpochBatches:
 
     def batches(self, epoch: int, start: int = 0) -> Iterable[Batch]:
         """Batches of ``epoch`` from position ``start`` (0 = the first) on."""
-        share = self.indices(epoch)[start:]  # first: it may resample the examples
-        return iterate_batches(self.examples, iter(share), **self.specials)
+        share = self.indices(epoch)
+
+        def seed(position: int) -> int:
+            place = (start + position) * self.world_size + self.rank
+            return (self.sampler.seed * 1_000_003 + epoch * 100_003 + place) % 2**32
+
+        dataset = _EpochShare(self.examples, share[start:], seed, self.specials)
+        if self.num_workers == 0:
+            return (dataset[i] for i in range(len(dataset)))
+        return torch.utils.data.DataLoader(
+            dataset,
+            batch_size=None,
+            shuffle=False,
+            num_workers=self.num_workers,
+            pin_memory=self.pin_memory,
+        )

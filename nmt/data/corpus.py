@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import itertools
 import logging
 import os
 import tempfile
@@ -241,24 +242,41 @@ def _open_bytes(path: Path) -> Iterator[bytes]:
         yield from handle
 
 
-def read_lines(path: str | os.PathLike[str]) -> list[str]:
-    """All lines of a UTF-8 text file (``.gz`` or plain), without their line ends."""
+def iter_lines(path: str | os.PathLike[str]) -> Iterator[str]:
+    """The lines of a UTF-8 text file (``.gz`` or plain), one at a time, without
+    their line ends (``\n`` or ``\r\n``)."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path} not found")
-    lines: list[str] = []
+    number = 0
     try:
-        for raw in _open_bytes(path):
+        for number, raw in enumerate(_open_bytes(path), 1):  # noqa: B007 - read on error
             text = raw.decode("utf-8")
             if text.endswith("\n"):
                 text = text[:-2] if text.endswith("\r\n") else text[:-1]
-            lines.append(text)
+            yield text
     except UnicodeDecodeError as err:
-        number = len(lines) + 1
         raise DataError(f"{path}: line {number} is not valid UTF-8 ({err.reason})") from err
     except (OSError, EOFError) as err:
         raise DataError(f"{path}: cannot read ({err})") from err
-    return lines
+
+
+def read_lines(path: str | os.PathLike[str]) -> list[str]:
+    """All lines of a UTF-8 text file (``.gz`` or plain), without their line ends."""
+    return list(iter_lines(path))
+
+
+def iter_parallel(src_path: str, tgt_path: str) -> Iterator[tuple[str, str]]:
+    """Aligned line pairs of two files, streamed; their line counts must match
+    (checked to the end of the longer one, so the error gives both counts)."""
+    src, tgt = iter_lines(src_path), iter_lines(tgt_path)
+    count = 0
+    for count, pair in enumerate(itertools.zip_longest(src, tgt), 1):
+        if pair[0] is None or pair[1] is None:
+            src_n = count - 1 + (pair[0] is not None) + sum(1 for _ in src)
+            tgt_n = count - 1 + (pair[1] is not None) + sum(1 for _ in tgt)
+            raise DataError(f"src has {src_n} lines but tgt has {tgt_n}: {src_path}, {tgt_path}")
+        yield pair
 
 
 @dataclass
@@ -299,20 +317,29 @@ def _file_split_paths(cfg: DataConfig, split: str) -> tuple[str, str]:
     return src, tgt
 
 
+def split_files(cfg: DataConfig, split: str) -> tuple[str, str]:
+    """The source and target files of one split (``data=files`` or Multi30k,
+    found, verified and downloaded if allowed)."""
+    if cfg.source == DataSource.files:
+        return _file_split_paths(cfg, split)
+    if cfg.source != DataSource.multi30k:
+        raise DataError(f"data.source={cfg.source.value} is read by nmt.data.sources, not as files")
+    src, tgt = (
+        multi30k_file(split, lang, root=cfg.root, cache_dir=cfg.cache_dir, download=cfg.download)
+        for lang in (cfg.src_lang, cfg.tgt_lang)
+    )
+    return str(src), str(tgt)
+
+
 def load_split(cfg: DataConfig, split: str) -> ParallelText:
     """One split of the configured corpus; ``train`` is cut to max_train_examples."""
-    if cfg.source == DataSource.files:
-        src_path, tgt_path = _file_split_paths(cfg, split)
-        data = read_parallel(src_path, tgt_path)
+    if cfg.source == DataSource.hf:
+        from nmt.data.sources import hf_parallel_text
+
+        data = hf_parallel_text(cfg, split)
     else:
-        paths = [
-            multi30k_file(
-                split, lang, root=cfg.root, cache_dir=cfg.cache_dir, download=cfg.download
-            )
-            for lang in (cfg.src_lang, cfg.tgt_lang)
-        ]
-        data = read_parallel(paths[0], paths[1])
-    _check_not_empty(data, split)
+        data = read_parallel(*split_files(cfg, split))
+    check_not_empty(data, split)
     if split == "train" and cfg.max_train_examples is not None:
         keep = cfg.max_train_examples
         data = ParallelText(data.src[:keep], data.tgt[:keep], data.src_path, data.tgt_path)
@@ -320,7 +347,7 @@ def load_split(cfg: DataConfig, split: str) -> ParallelText:
     return data
 
 
-def _check_not_empty(data: ParallelText, split: str) -> None:
+def check_not_empty(data: ParallelText, split: str) -> None:
     """A split whose source or target side holds no text (an empty or
     blank-only file) cannot train or score a model: refuse it by name."""
     for lines, path in ((data.src, data.src_path), (data.tgt, data.tgt_path)):
@@ -333,6 +360,8 @@ def available_test_splits(cfg: DataConfig) -> list[str]:
     """Test splits usable without downloading (files source: ``test`` if set)."""
     if cfg.source == DataSource.files:
         return ["test"] if cfg.test_src and cfg.test_tgt else []
+    if cfg.source == DataSource.hf:
+        return ["test"] if "test" in cfg.hf_splits else []
     dirs = _search_dirs(cfg.root, cfg.cache_dir)
     found = []
     for split, langs in MULTI30K_SPLITS.items():

@@ -14,8 +14,9 @@ re-encodes the training lines once per epoch with sampled segmentations.
 
 from __future__ import annotations
 
+import itertools
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -134,23 +135,41 @@ def _training_tokens(
 
 
 def _subword_models(
-    text: ParallelText, cfg: TokenizerConfig, data: DataConfig, vocab: VocabConfig
+    lines: Callable[[str], Iterable[str]],
+    count: int,
+    cfg: TokenizerConfig,
+    data: DataConfig,
+    vocab: VocabConfig,
 ) -> tuple[bytes, bytes]:
-    """Source and target sentencepiece models for this training text (one
-    model for both with ``joint``), from the cache when it has them."""
-
-    def lines(side: list[str]) -> list[str]:
-        side = clean_lines(side)
-        return [line.lower() for line in side] if cfg.lower else side
-
-    src, tgt = lines(text.src), lines(text.tgt)
+    """Source and target sentencepiece models (one model for both with
+    ``joint``), from the cache when it has them.  ``lines(side)`` yields the
+    ``count`` cleaned (and, with ``tokenizer.lower``, lower-cased) training
+    lines of ``side`` ("src" or "tgt")."""
     if cfg.joint:  # in language order, so that both directions share the model
-        both = src + tgt if data.src_lang <= data.tgt_lang else tgt + src
-        model = cached_model(both, cfg, vocab, data.cache_dir)
+        order = ("src", "tgt") if data.src_lang <= data.tgt_lang else ("tgt", "src")
+        both = lambda: itertools.chain(lines(order[0]), lines(order[1]))  # noqa: E731
+        model = cached_model(both, 2 * count, cfg, vocab, data.subword_dir)
         return model, model
-    return cached_model(src, cfg, vocab, data.cache_dir), cached_model(
-        tgt, cfg, vocab, data.cache_dir
+    src, tgt = (
+        cached_model(lambda side=side: lines(side), count, cfg, vocab, data.subword_dir)
+        for side in ("src", "tgt")
     )
+    return src, tgt
+
+
+def make_tokenizers_from_lines(
+    lines: Callable[[str], Iterable[str]],
+    count: int,
+    cfg: TokenizerConfig,
+    data: DataConfig,
+    vocab: VocabConfig,
+) -> tuple[Tokenizer, Tokenizer]:
+    """Source and target tokenizers; sentencepiece ones learn (or find in the
+    cache) their models from the ``count`` lines ``lines(side)`` yields."""
+    models = None
+    if cfg.kind == TokenizerKind.sentencepiece:
+        models = _subword_models(lines, count, cfg, data, vocab)
+    return build_tokenizers(cfg, data.src_lang, data.tgt_lang, models)
 
 
 def make_tokenizers(
@@ -158,10 +177,12 @@ def make_tokenizers(
 ) -> tuple[Tokenizer, Tokenizer]:
     """Source and target tokenizers; sentencepiece ones learn (or find in the
     cache) their models from the training ``text``."""
-    models = None
-    if cfg.kind == TokenizerKind.sentencepiece:
-        models = _subword_models(text, cfg, data, vocab)
-    return build_tokenizers(cfg, data.src_lang, data.tgt_lang, models)
+
+    def lines(side: str) -> list[str]:
+        cleaned = clean_lines(text.src if side == "src" else text.tgt)
+        return [line.lower() for line in cleaned] if cfg.lower else cleaned
+
+    return make_tokenizers_from_lines(lines, len(text), cfg, data, vocab)
 
 
 def _vocab(tokenizer: Tokenizer, sentences: list[list[str]], cfg: VocabConfig) -> Vocab:

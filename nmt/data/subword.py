@@ -6,7 +6,7 @@ stores, and what :class:`nmt.data.tokenizer.Tokenizer` loads.  Training is
 deterministic: one thread, the input in file order, every sentence used, a
 fixed random seed, so the same text and settings give byte-identical models.
 
-Models are cached in ``<data.cache_dir>/sentencepiece/``, named by the sha256
+Models are cached in ``data.subword_dir`` (``data/sentencepiece/``), named by the sha256
 of the text they were trained on and of the settings (and of the library's
 version), so that the jobs of a sweep train each model once.
 
@@ -26,7 +26,7 @@ import json
 import logging
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +35,6 @@ from nmt.config import ConfigError, SubwordModel, TokenizerConfig, VocabConfig
 log = logging.getLogger(__name__)
 
 TRAINING_SEED = 1234  # sentencepiece's random seed while training; fixed, not trainer.seed
-CACHE_FOLDER = "sentencepiece"
 
 
 def processor(model: bytes) -> Any:
@@ -45,9 +44,15 @@ def processor(model: bytes) -> Any:
     return spm.SentencePieceProcessor(model_proto=model)
 
 
-def _settings(cfg: TokenizerConfig, vocab: VocabConfig) -> dict[str, Any]:
-    """Trainer options that depend on the config (the rest are fixed)."""
-    return {
+def _settings(cfg: TokenizerConfig, vocab: VocabConfig, count: int) -> dict[str, Any]:
+    """Trainer options that depend on the config and on the text's ``count`` of
+    sentences (the rest are fixed).  A text of more than
+    ``tokenizer.input_sentence_size`` sentences is sampled down to that many
+    (seeded, so still deterministic); a smaller one is read whole, in order."""
+    sample = {}
+    if count > cfg.input_sentence_size:
+        sample = {"input_sentence_size": cfg.input_sentence_size, "shuffle_input_sentence": True}
+    return sample | {
         "model_type": SubwordModel(cfg.model_type).value,
         "vocab_size": cfg.vocab_size,
         "character_coverage": cfg.character_coverage,
@@ -58,8 +63,11 @@ def _settings(cfg: TokenizerConfig, vocab: VocabConfig) -> dict[str, Any]:
     }
 
 
-def train_model(lines: Sequence[str], cfg: TokenizerConfig, vocab: VocabConfig) -> bytes:
-    """Learn a model from ``lines`` (in this order); its serialized proto."""
+def train_model(
+    lines: Iterable[str], cfg: TokenizerConfig, vocab: VocabConfig, count: int
+) -> bytes:
+    """Learn a model from the ``count`` sentences ``lines`` yields (in this
+    order); its serialized proto."""
     import sentencepiece as spm
 
     spm.set_random_generator_seed(TRAINING_SEED)
@@ -68,7 +76,10 @@ def train_model(lines: Sequence[str], cfg: TokenizerConfig, vocab: VocabConfig) 
         spm.SentencePieceTrainer.train(
             sentence_iterator=iter(lines),
             model_writer=out,
-            **_settings(cfg, vocab),
+            **(
+                {"input_sentence_size": 0, "shuffle_input_sentence": False}
+                | _settings(cfg, vocab, count)
+            ),
             unk_id=0,
             pad_id=1,
             bos_id=2,
@@ -77,8 +88,6 @@ def train_model(lines: Sequence[str], cfg: TokenizerConfig, vocab: VocabConfig) 
             normalization_rule_name="identity",
             hard_vocab_limit=False,  # a small corpus gets fewer pieces, not an error
             num_threads=1,
-            input_sentence_size=0,
-            shuffle_input_sentence=False,
             minloglevel=2,
         )
     except RuntimeError as err:
@@ -87,12 +96,12 @@ def train_model(lines: Sequence[str], cfg: TokenizerConfig, vocab: VocabConfig) 
     return out.getvalue()
 
 
-def cache_key(lines: Sequence[str], cfg: TokenizerConfig, vocab: VocabConfig) -> str:
+def cache_key(lines: Iterable[str], cfg: TokenizerConfig, vocab: VocabConfig, count: int) -> str:
     """sha256 of the training text, the settings and the library's version."""
     import sentencepiece as spm
 
     digest = hashlib.sha256()
-    meta = {"settings": _settings(cfg, vocab), "version": spm.__version__}
+    meta = {"settings": _settings(cfg, vocab, count), "version": spm.__version__}
     digest.update(json.dumps(meta, sort_keys=True).encode("utf-8"))
     for line in lines:
         digest.update(line.encode("utf-8"))
@@ -101,22 +110,29 @@ def cache_key(lines: Sequence[str], cfg: TokenizerConfig, vocab: VocabConfig) ->
 
 
 def cached_model(
-    lines: Sequence[str], cfg: TokenizerConfig, vocab: VocabConfig, cache_dir: str | Path
+    lines: Callable[[], Iterable[str]],
+    count: int,
+    cfg: TokenizerConfig,
+    vocab: VocabConfig,
+    cache_dir: str | Path,
 ) -> bytes:
-    """The model for ``lines`` from the cache, trained (and cached) when missing."""
-    folder = Path(cache_dir).expanduser() / CACHE_FOLDER
-    path = folder / f"{cache_key(lines, cfg, vocab)[:32]}.model"
+    """The model for the ``count`` sentences ``lines()`` yields (it is called
+    once to hash them, once more to train), from the cache, trained (and
+    cached) when missing."""
+    folder = Path(cache_dir).expanduser()
+    path = folder / f"{cache_key(lines(), cfg, vocab, count)[:32]}.model"
     if path.is_file():
         log.info("sentencepiece model from the cache: %s", path)
         return path.read_bytes()
-    model = train_model(lines, cfg, vocab)
+    log.info("training a sentencepiece model on %d sentences", count)
+    model = train_model(lines(), cfg, vocab, count)
     try:
         folder.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".part", dir=folder)
         with os.fdopen(fd, "wb") as handle:
             handle.write(model)
         os.replace(tmp, path)  # atomic: parallel jobs never read half a file
-        log.info("sentencepiece model trained on %d lines, cached in %s", len(lines), path)
+        log.info("sentencepiece model cached in %s", path)
     except OSError as err:
         log.warning("could not cache the sentencepiece model in %s (%s)", folder, err)
     return model

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from nmt.config import VocabConfig
@@ -66,6 +66,12 @@ class Vocab:
         counts: Counter[str] = Counter()
         for tokens in sentences:
             counts.update(tokens)
+        return cls.from_counts(counts, cfg)
+
+    @classmethod
+    def from_counts(cls, counts: Mapping[str, int], cfg: VocabConfig) -> Vocab:
+        """The tokens of ``counts`` seen ``min_freq`` times, most frequent first
+        (ties by text), at most ``max_size``."""
         specials = {cfg.unk, cfg.pad, cfg.bos, cfg.eos}
         kept = [(tok, n) for tok, n in counts.items() if n >= cfg.min_freq and tok not in specials]
         kept.sort(key=lambda item: (-item[1], item[0]))
