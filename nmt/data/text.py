@@ -20,8 +20,20 @@ _EXTRA = "\x00\ufffd"  # NUL and the replacement character (not category Cf)
 
 
 def _junk_pattern() -> re.Pattern[str]:
-    junk = [chr(c) for c in range(sys.maxunicode + 1) if unicodedata.category(chr(c)) == "Cf"]
-    return re.compile("[" + re.escape("".join(junk) + _EXTRA) + "]")
+    """A character class of the junk, written as ranges of code points: the
+    regex engine tests a few ranges per character, not hundreds of members."""
+    codes = sorted(
+        {c for c in range(sys.maxunicode + 1) if unicodedata.category(chr(c)) == "Cf"}
+        | {ord(c) for c in _EXTRA}
+    )
+    ranges: list[list[int]] = []
+    for code in codes:
+        if ranges and ranges[-1][1] == code - 1:
+            ranges[-1][1] = code
+        else:
+            ranges.append([code, code])
+    parts = (re.escape(chr(a)) + ("" if a == b else "-" + re.escape(chr(b))) for a, b in ranges)
+    return re.compile("[" + "".join(parts) + "]")
 
 
 _JUNK = _junk_pattern()

@@ -31,11 +31,12 @@ logger = logging.getLogger(__name__)
 
 SPACE_MARK = "\u2581"  # "▁", stands for a space in character tokens
 HYPHEN_MARK = "@-@"  # a hyphen inside a word (Moses' aggressive-hyphen mark)
-_PIPE_BATCH = 1000
+_WORD_CACHE_SIZE = 1_000_000  # words per language whose tokens are remembered
 
 # lang -> spaCy Language / sacremoses MosesDetokenizer, built once per process
 _SPACY: dict[str, Any] = {}
 _DETOKENIZERS: dict[str, Any] = {}
+_WORDS: dict[str, dict[str, tuple[str, ...]]] = {}  # lang -> word -> its tokens
 
 
 def _spacy_nlp(lang: str) -> Any:
@@ -78,6 +79,40 @@ def _doc_tokens(doc: Any) -> list[str]:
         else:
             tokens.append(tok.text)
     return tokens
+
+
+def _spacy_tokens(text: str, lang: str) -> list[str]:
+    """:func:`_doc_tokens` of ``text``, word by word from a cache.
+
+    spaCy cuts text at spaces and tokenizes each piece on its own (it caches
+    pieces itself), so a line of single-space-separated words gives the
+    concatenation of its words' tokens; and a hyphen is inner exactly when it
+    is neither the first nor the last token of its word.  Building a spaCy Doc
+    per line costs far more than looking the words up, which matters for
+    millions of lines.  Any other spacing (runs of spaces, tabs, leading
+    spaces) takes spaCy's whole-line path.
+    """
+    words = text.split()
+    if " ".join(words) != text:
+        return _doc_tokens(_spacy_nlp(lang).tokenizer(text))
+    cache = _WORDS.setdefault(lang, {})
+    if len(cache) > _WORD_CACHE_SIZE:
+        cache.clear()
+    tokens: list[str] = []
+    for word in words:
+        found = cache.get(word)
+        if found is None:
+            found = cache[word] = _word_tokens(_spacy_nlp(lang).tokenizer(word))
+        tokens.extend(found)
+    return tokens
+
+
+def _word_tokens(doc: Any) -> tuple[str, ...]:
+    """Tokens of a one-word Doc; an inner hyphen becomes ``@-@``."""
+    last = len(doc) - 1
+    return tuple(
+        HYPHEN_MARK if tok.text == "-" and 0 < i < last else tok.text for i, tok in enumerate(doc)
+    )
 
 
 def _join_negations(tokens: list[str]) -> list[str]:
@@ -149,7 +184,7 @@ class Tokenizer:
     def tokenize_many(
         self, texts: Iterable[str], sampling: tuple[float, int] | None = None
     ) -> list[list[str]]:
-        """Tokens of many lines; spaCy processes them in batches (fast).
+        """Tokens of many lines.
 
         ``sampling=(alpha, nbest_size)`` samples a segmentation of each line
         (sentencepiece only; for BPE, alpha is the dropout probability).
@@ -159,8 +194,7 @@ class Tokenizer:
         if self.kind == TokenizerKind.sentencepiece:
             result = self._pieces(list(texts), sampling)
         elif self.kind == TokenizerKind.spacy:
-            pipe = _spacy_nlp(self.lang).tokenizer.pipe(texts, batch_size=_PIPE_BATCH)
-            result = [_doc_tokens(doc) for doc in pipe]
+            result = [_spacy_tokens(text, self.lang) for text in texts]
         elif self.kind == TokenizerKind.whitespace:
             result = [text.split() for text in texts]
         else:
