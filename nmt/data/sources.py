@@ -19,6 +19,7 @@ which text it was made from.
 from __future__ import annotations
 
 import hashlib
+import itertools
 from pathlib import Path
 from typing import Any
 
@@ -37,27 +38,19 @@ def _datasets() -> Any:
     return datasets
 
 
-def _pairs(src: str, tgt: str) -> Any:
-    """Rows of two aligned text files (``Dataset.from_generator``'s generator)."""
-    for source, target in iter_parallel(src, tgt):
-        yield {"src": source, "tgt": target}
-
-
 def _from_files(src: str, tgt: str, work_dir: Path) -> Any:
-    ds = _datasets()
-    features = ds.Features({name: ds.Value("string") for name in TEXT_COLUMNS})
-    try:
-        return ds.Dataset.from_generator(
-            _pairs,
-            gen_kwargs={"src": src, "tgt": tgt},
-            features=features,
-            cache_dir=str(work_dir),
-        )
-    except ds.exceptions.DatasetGenerationError as err:
-        cause = err.__cause__
-        while cause is not None and not isinstance(cause, DataError):
-            cause = cause.__cause__
-        raise (cause or DataError(f"{src}, {tgt}: cannot read ({err})")) from None
+    """A memory-mapped dataset of two aligned text files, written batch by
+    batch as an Arrow stream (the file format ``datasets`` maps)."""
+    import pyarrow as pa
+
+    path = work_dir / "text.arrow"
+    schema = pa.schema([(name, pa.string()) for name in TEXT_COLUMNS])
+    pairs = iter_parallel(src, tgt)
+    with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_stream(sink, schema) as writer:
+        while chunk := list(itertools.islice(pairs, _ROWS_PER_BATCH)):
+            columns = [pa.array(side, pa.string()) for side in zip(*chunk)]
+            writer.write_batch(pa.record_batch(columns, schema=schema))
+    return _datasets().Dataset.from_file(str(path))
 
 
 def _load_hf(cfg: DataConfig, split: str) -> Any:

@@ -64,7 +64,7 @@ FORMAT = 1  # bump when the layout or the encoding changes
 META = "meta.json"
 PIPELINE = "pipeline.pt"
 MIN_ROWS_PER_WORKER = 5_000  # smaller work stays in this process
-_MAP_BATCH = 1_000
+_MAP_BATCH = 5_000
 # data keys that do not change what is stored (where files are, how fast it is made)
 _DATA_KEYS_IGNORED = (
     "root", "cache_dir", "store_dir", "subword_dir", "prepare_workers", "download",
