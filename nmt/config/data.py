@@ -139,8 +139,8 @@ class TokenizerConfig:
             raise ConfigError(
                 "tokenizer.sample_alpha must be >= 0, tokenizer.bpe_dropout in [0, 1)"
             )
-        if self.input_sentence_size < 1:
-            raise ConfigError("tokenizer.input_sentence_size must be >= 1")
+        if self.input_sentence_size <= 100:
+            raise ConfigError("tokenizer.input_sentence_size must be > 100 (sentencepiece's least)")
         if self.nbest_size == 0 or self.nbest_size < -1:
             raise ConfigError("tokenizer.nbest_size must be -1 (all) or >= 1")
         self._check_regularization()

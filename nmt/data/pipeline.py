@@ -8,8 +8,10 @@ is ``nmt.data.corpus``'s job; this module starts from its lines.
 
 With ``tokenizer=sentencepiece`` the subword models are learned from (or
 found in the cache for) the training text, and each vocabulary is its
-model's pieces in id order.  Subword regularization (:func:`epoch_sampler`)
-re-encodes the training lines once per epoch with sampled segmentations.
+model's pieces in id order.  ``nmt train`` encodes its corpus once, into the
+prepared store (``nmt.data.store``), which also samples segmentations per
+batch under subword regularization; :func:`build_training_data` is the same
+work in memory, for small texts (tests, benchmarks).
 """
 
 from __future__ import annotations
@@ -223,51 +225,3 @@ def build_training_data(
         len(pipeline.tgt_vocab),
     )
     return pipeline, examples
-
-
-@dataclass
-class SampledEpochs:
-    """The training pairs of each epoch, re-encoded with sampled segmentations
-    (subword regularization; Kudo 2018, Provilkov et al. 2020).
-
-    Epoch ``e``'s pairs are a pure function of ``(seed, e)``, so a run resumed
-    mid-epoch sees the same batches.  Cost: one sampled encoding of the
-    training text per epoch, 1-2 s for Multi30k's 2 x 29k lines on one CPU
-    core (an epoch of training takes minutes).
-    """
-
-    pipeline: TextPipeline
-    src: list[str]
-    tgt: list[str]
-    sampling: tuple[float, int]  # (alpha, nbest_size) as sentencepiece takes them
-    seed: int
-
-    def __call__(self, epoch: int) -> list[Example]:
-        seed_sampling((self.seed * 100_003 + epoch) % 2**32)
-        src = tokenize(self.pipeline.src_tokenizer, self.src, self.sampling)
-        tgt = tokenize(self.pipeline.tgt_tokenizer, self.tgt, self.sampling)
-        return encode_pairs(src, tgt, self.pipeline.src_vocab, self.pipeline.tgt_vocab)
-
-
-def epoch_sampler(
-    text: ParallelText, cfg: TrainConfig, pipeline: TextPipeline
-) -> Callable[[int], list[Example]] | None:
-    """Each epoch's training pairs under subword regularization (the pairs
-    :func:`build_training_data` keeps, sampled anew), or None when
-    ``tokenizer.sample_alpha`` and ``tokenizer.bpe_dropout`` are 0.
-    Validation and test always use the one best segmentation."""
-    tok = cfg.tokenizer
-    if not tok.regularizes:
-        return None
-    if pipeline.src_tokenizer.kind != TokenizerKind.sentencepiece:
-        return None  # pragma: no cover - config checks make this unreachable
-    src_tok, tgt_tok = pipeline.src_tokenizer, pipeline.tgt_tokenizer
-    _, _, keep = _training_tokens(text, src_tok, tgt_tok, cfg.data)
-    alpha = tok.sample_alpha if tok.sample_alpha > 0 else tok.bpe_dropout
-    return SampledEpochs(
-        pipeline,
-        [text.src[i] for i in keep],
-        [text.tgt[i] for i in keep],
-        (alpha, tok.nbest_size),
-        cfg.trainer.seed,
-    )

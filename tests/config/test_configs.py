@@ -131,6 +131,8 @@ def typed(command: str, overrides: list[str] | None = None) -> Any:
 
 
 def extra_for(group: str, option: str) -> list[str]:
+    if (group, option) == ("data", "hf"):
+        return ["data.hf_path=some/saved_dataset"]
     return FILES_DATA if (group, option) == ("data", "files") else []
 
 

@@ -9,6 +9,7 @@ import io
 import random
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -26,9 +27,10 @@ from nmt.config import (
     TrainerConfig,
     VocabConfig,
 )
-from nmt.data.batching import BucketBatchSampler, EpochBatches, padded_widths
+from nmt.data.batching import BucketBatchSampler, EpochBatches
 from nmt.data.corpus import ParallelText
-from nmt.data.pipeline import TextPipeline, build_training_data, epoch_sampler
+from nmt.data.pipeline import TextPipeline, build_training_data
+from nmt.data.store import StoredPairs, prepare
 from nmt.models.registry import VocabSizes, build_model
 from nmt.translation import translate_nbest, translate_texts
 
@@ -82,9 +84,10 @@ def test_same_text_and_settings_give_the_same_model(model_type: str) -> None:
         kind=TokenizerKind.sentencepiece, vocab_size=300, model_type=SubwordModel(model_type)
     )
     lines = corpus().src + corpus().tgt
-    first = subword.train_model(lines, cfg, VocabConfig())
-    assert first == subword.train_model(lines, cfg, VocabConfig())  # byte-identical
-    other = subword.train_model(corpus(seed=1).src, cfg, VocabConfig())
+    first = subword.train_model(lines, cfg, VocabConfig(), len(lines))
+    assert first == subword.train_model(lines, cfg, VocabConfig(), len(lines))  # byte-identical
+    other_lines = corpus(seed=1).src
+    other = subword.train_model(other_lines, cfg, VocabConfig(), len(other_lines))
     assert other != first
 
 
@@ -93,18 +96,33 @@ def test_models_are_cached_by_text_and_settings(
 ) -> None:
     cfg = TokenizerConfig(kind=TokenizerKind.sentencepiece, vocab_size=300)
     lines = corpus().src
-    model = subword.cached_model(lines, cfg, VocabConfig(), tmp_path)
-    assert len(list((tmp_path / "sentencepiece").glob("*.model"))) == 1
+    model = subword.cached_model(lambda: lines, len(lines), cfg, VocabConfig(), tmp_path)
+    assert len(list(tmp_path.glob("*.model"))) == 1
 
     def no_training(*_: object) -> bytes:
         raise AssertionError("trained again")
 
     monkeypatch.setattr(subword, "train_model", no_training)
-    assert subword.cached_model(lines, cfg, VocabConfig(), tmp_path) == model
+    assert subword.cached_model(lambda: lines, len(lines), cfg, VocabConfig(), tmp_path) == model
+    other = dataclasses.replace(cfg, vocab_size=301)
     with pytest.raises(AssertionError, match="trained again"):  # other settings: other key
-        subword.cached_model(
-            lines, dataclasses.replace(cfg, vocab_size=301), VocabConfig(), tmp_path
-        )
+        subword.cached_model(lambda: lines, len(lines), other, VocabConfig(), tmp_path)
+
+
+def test_a_large_text_is_sampled_with_a_seed(tmp_path: Path) -> None:
+    cfg = TokenizerConfig(kind=TokenizerKind.sentencepiece, vocab_size=300, input_sentence_size=200)
+    lines = corpus().src + corpus(seed=2).src  # 600 sentences: more than 200
+    first = subword.train_model(lines, cfg, VocabConfig(), len(lines))
+    assert first == subword.train_model(lines, cfg, VocabConfig(), len(lines))
+    whole = dataclasses.replace(cfg, input_sentence_size=10_000)
+    assert first != subword.train_model(lines, whole, VocabConfig(), len(lines))
+    # the sample size is part of the cache key only where it applies
+    assert subword.cache_key(lines, cfg, VocabConfig(), 600) != subword.cache_key(
+        lines, whole, VocabConfig(), 600
+    )
+    assert subword.cache_key(lines, cfg, VocabConfig(), 50) == subword.cache_key(
+        lines, whole, VocabConfig(), 50
+    )
 
 
 def test_pieces_are_the_vocabulary_with_nmts_specials(tmp_path: Path) -> None:
@@ -193,47 +211,65 @@ def test_replace_unk_copies_source_pieces(tmp_path: Path) -> None:
 # ------------------------------------------------------ subword regularization
 
 
+def stored(tmp_path: Path, **options: object) -> tuple[TrainConfig, ParallelText]:
+    """A store config over the corpus written to files in ``tmp_path``."""
+    text = corpus()
+    for name, lines in (
+        ("train", text),
+        ("val", ParallelText(text.src[:20], text.tgt[:20], "", "")),
+    ):
+        (tmp_path / f"{name}.de").write_text("\n".join(lines.src) + "\n", encoding="utf-8")
+        (tmp_path / f"{name}.en").write_text("\n".join(lines.tgt) + "\n", encoding="utf-8")
+    cfg = config(tmp_path, **options)
+    cfg.data = dataclasses.replace(
+        cfg.data,
+        **{f"{s}_{side}": str(tmp_path / f"{s}.{lang}") for s in ("train", "val")
+           for side, lang in (("src", "de"), ("tgt", "en"))},
+        store_dir=str(tmp_path / "store"),
+        subword_dir=str(tmp_path / "spm"),
+    )  # fmt: skip
+    return cfg, text
+
+
 @pytest.mark.parametrize(
     "options", [{"sample_alpha": 0.1}, {"model_type": "bpe", "bpe_dropout": 0.2}]
 )
-def test_training_samples_per_epoch_while_validation_does_not(
+def test_training_samples_per_batch_while_validation_does_not(
     tmp_path: Path, options: dict[str, object]
 ) -> None:
-    cfg = config(tmp_path, **options)
-    text = corpus()
-    pipe, examples = build_training_data(text, cfg)
-    sampler = epoch_sampler(text, cfg, pipe)
-    assert sampler is not None
-    first, again, second = sampler(1), sampler(1), sampler(2)
-    assert first == again  # epoch e's samples depend on (seed, e) only
-    assert first != second and first != examples
-    assert len(first) == len(examples)
-    assert [pipe.decode(t) for _, t in first] == text.tgt  # a segmentation of the same text
-    val = pipe.encode_pairs(text.src[:50], text.tgt[:50])
-    assert val == pipe.encode_pairs(text.src[:50], text.tgt[:50]) == examples[:50]
-    assert epoch_sampler(text, config(tmp_path), pipe) is None  # off by default
-
-
-def test_epoch_batches_bucket_each_epochs_samples(tmp_path: Path) -> None:
-    cfg = config(tmp_path, sample_alpha=0.2)
-    text = corpus()
-    pipe, examples = build_training_data(text, cfg)
-    sampler = epoch_sampler(text, cfg, pipe)
-    src, tgt = padded_widths(examples)
-    buckets = BucketBatchSampler(src, 16, shuffle=True, seed=1, max_tokens=400, tgt_lengths=tgt)
-    source = EpochBatches(examples, buckets, pad_idx=1, bos_idx=2, eos_idx=3, resample=sampler)
-    batches = list(source.batches(2))
-    assert buckets.lengths == padded_widths(sampler(2))[0]  # type: ignore[misc]
-    resumed = EpochBatches(
-        examples,
-        BucketBatchSampler(src, 16, shuffle=True, seed=1, max_tokens=400, tgt_lengths=tgt),
-        pad_idx=1,
-        bos_idx=2,
-        eos_idx=3,
-        resample=sampler,
+    cfg, text = stored(tmp_path, **options)
+    prepared = prepare(cfg)
+    pipe = prepared.pipeline
+    pairs = StoredPairs(
+        prepared.splits["train"], pipe, (0.1 if "sample_alpha" in options else 0.2, -1)
     )
-    tail = list(resumed.batches(2, start=3))  # a run resumed mid-epoch sees the same batches
+    rows = np.arange(len(pairs))
+    plain = pairs.take(rows)  # no seed: the one best segmentation, as stored
+    first, again, other = pairs.take(rows, seed=1), pairs.take(rows, seed=1), pairs.take(rows, 2)
+    assert first == again  # a batch's samples depend on its seed only
+    assert first != other and first != plain
+    assert [pipe.decode(t) for _, t in first] == text.tgt  # a segmentation of the same text
+    assert plain == pipe.encode_pairs(text.src, text.tgt)
+    val = prepared.splits["val"]
+    assert list(zip(val["src_ids"], val["tgt_ids"])) == pipe.encode_pairs(
+        text.src[:20], text.tgt[:20]
+    )
+
+
+def test_epoch_batches_sample_the_same_when_resumed(tmp_path: Path) -> None:
+    cfg, _ = stored(tmp_path, sample_alpha=0.2)
+    prepared = prepare(cfg)
+    pairs = StoredPairs(prepared.splits["train"], prepared.pipeline, (0.2, -1))
+
+    def source() -> EpochBatches:
+        src, tgt = pairs.widths()
+        buckets = BucketBatchSampler(src, 16, shuffle=True, seed=1, max_tokens=400, tgt_lengths=tgt)
+        return EpochBatches(pairs, buckets, pad_idx=1, bos_idx=2, eos_idx=3)
+
+    batches = list(source().batches(2))
+    tail = list(source().batches(2, start=3))  # a run resumed mid-epoch sees the same batches
     assert all(torch.equal(a.src, b.src) for a, b in zip(batches[3:], tail, strict=True))
+    assert not torch.equal(list(source().batches(3))[0].src, batches[0].src)
 
 
 def test_regularization_options_are_checked() -> None:
