@@ -39,6 +39,7 @@ COMMANDS = {
     "evaluate": "score a checkpoint: checkpoint=PATH split=NAME (or src= ref=)",
     "translate": "translate a file: checkpoint=PATH input=FILE|- output=FILE|-",
     "data": "fetch and verify Multi30k, print line and token statistics",
+    "prepare": "tokenize and encode a corpus once into the store `nmt train` reads (train's keys)",
     "serve": "HTTP API and web page: checkpoint=PATH [host=127.0.0.1 port=8000]",
     "average": "average checkpoints: checkpoints=[a.pt,b.pt] (or run=DIR last=5) output=FILE",
 }
@@ -148,6 +149,17 @@ def data_app(cfg: DictConfig) -> None:
     _run("data", cfg, DataCommandConfig, data.run)
 
 
+@hydra.main(config_path=CONFIG_PATH, config_name="train", version_base="1.3")
+def prepare_app(cfg: DictConfig) -> None:
+    from nmt.commands import prepare
+
+    _run("prepare", cfg, TrainConfig, prepare.run)
+
+
+# `nmt prepare` composes train's config but writes no run dir
+PREPARE_OVERRIDES = ["hydra.output_subdir=null", "hydra.run.dir=.", "hydra/job_logging=stdout"]
+
+
 @hydra.main(config_path=CONFIG_PATH, config_name="serve", version_base="1.3")
 def serve_app(cfg: DictConfig) -> None:
     from nmt.commands import serve
@@ -167,6 +179,7 @@ APPS: dict[str, Callable[[], None]] = {
     "evaluate": evaluate_app,
     "translate": translate_app,
     "data": data_app,
+    "prepare": prepare_app,
     "serve": serve_app,
     "average": average_app,
 }
@@ -224,6 +237,8 @@ def main() -> None:
     rest = args[1:]
     if command == "train":
         rest = with_overrides(rest, [RUN_DIR_GUARD, *worker_overrides(rest)])
+    elif command == "prepare":
+        rest = with_overrides(rest, PREPARE_OVERRIDES)
     sys.argv = [f"nmt-{command}", *rest]
     register_configs()
     APPS[command]()

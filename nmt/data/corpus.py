@@ -361,7 +361,9 @@ def available_test_splits(cfg: DataConfig) -> list[str]:
     if cfg.source == DataSource.files:
         return ["test"] if cfg.test_src and cfg.test_tgt else []
     if cfg.source == DataSource.hf:
-        return ["test"] if "test" in cfg.hf_splits else []
+        from nmt.data.sources import has_split
+
+        return ["test"] if has_split(cfg, "test") else []
     dirs = _search_dirs(cfg.root, cfg.cache_dir)
     found = []
     for split, langs in MULTI30K_SPLITS.items():

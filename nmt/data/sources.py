@@ -80,6 +80,15 @@ def _load_hf(cfg: DataConfig, split: str) -> Any:
         raise DataError(f"data.hf_path={path} split {name!r}: cannot load ({reason})") from None
 
 
+def has_split(cfg: DataConfig, split: str) -> bool:
+    """Whether a ``source=hf`` dataset has the split ``data.hf_splits`` maps ``split`` to."""
+    try:
+        _load_hf(cfg, split)
+    except DataError:
+        return False
+    return True
+
+
 def _records_to_columns(batch: dict[str, list[Any]], column: str, langs: tuple[str, str]) -> Any:
     out: dict[str, list[str]] = {"src": [], "tgt": []}
     for record in batch[column]:

@@ -293,6 +293,7 @@ class _Build:
             split: self._tokenize(split, data, tokenizers, work) for split, data in raw.items()
         }
         keep, skipped = _keep(tokenized["train"], self.cfg.data)
+        _check_kept(self.cfg.data, int(keep.sum()), skipped)
         pipeline = self.pipeline or self._fit(tokenizers, tokenized["train"], keep)
         rows = {}
         for split, data in tokenized.items():
@@ -303,7 +304,6 @@ class _Build:
             rows[split] = len(encoded)
         shutil.rmtree(work)
         torch.save(pipeline.state(), self.tmp / PIPELINE)
-        _check_rows(self.cfg.data, rows, skipped)
         seconds = round(time.perf_counter() - started, 1)
         meta = {"key": inputs, "rows": rows, "skipped": skipped, "seconds": seconds}
         meta["files"] = _file_sums(self.tmp)
@@ -356,8 +356,8 @@ class _Build:
         )  # fmt: skip
 
 
-def _check_rows(data: DataConfig, rows: dict[str, int], skipped: dict[str, int]) -> None:
-    if rows["train"] == 0:
+def _check_kept(data: DataConfig, kept: int, skipped: dict[str, int]) -> None:
+    if kept == 0:
         raise DataError(
             f"no training pair is left: {skipped['empty']} are empty and {skipped['over_long']} "
             f"longer than data.max_src_len={data.max_src_len} / "
@@ -437,13 +437,16 @@ def _locked(path: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _try_open(path: Path) -> PreparedData | None:
+def _try_open(path: Path, *, report: bool) -> PreparedData | None:
+    """The store at ``path``, or None when it is missing or damaged (said in
+    one log line when ``report``)."""
     if not path.is_dir():
         return None
     try:
         return open_store(path)
     except StoreDamaged as err:
-        log.warning("prepared store %s is damaged (%s); preparing it again", path, err)
+        if report:
+            log.warning("prepared store %s is damaged (%s); preparing it again", path, err)
         return None
 
 
@@ -471,11 +474,11 @@ def prepare(cfg: TextConfig, pipeline: TextPipeline | None = None) -> PreparedDa
     inputs = key_inputs(cfg, pipeline)
     root = Path(cfg.data.store_dir).expanduser()
     final = root / store_key(inputs)
-    opened = _try_open(final)
+    opened = _try_open(final, report=False)
     if opened is None:
         root.mkdir(parents=True, exist_ok=True)
         with _locked(root / f"{final.name}.lock"):
-            opened = _try_open(final)  # another process may have built it meanwhile
+            opened = _try_open(final, report=True)  # another process may have built it
             if opened is None:
                 started = time.perf_counter()
                 log.info("preparing %s (once for this data and these settings)", final)
