@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ import torch
 from nmt.checkpoint import LAST, CheckpointError, load_checkpoint, resolve_checkpoint
 from nmt.commands.common import evaluate_test_splits
 from nmt.config import TrainConfig, to_plain
-from nmt.data.batching import BucketBatchSampler, EpochBatches
+from nmt.data.batching import BucketBatchSampler, EpochBatches, Example, padded_widths
 from nmt.data.pipeline import TextPipeline
 from nmt.data.store import PreparedData, StoredPairs, prepare, with_pipeline
 from nmt.evaluation import evaluate
@@ -66,12 +67,19 @@ def count_parameters(model: torch.nn.Module) -> int:
 
 
 def make_batches(
-    cfg: TrainConfig, pairs: StoredPairs, pipeline: TextPipeline, dist: Distributed
+    cfg: TrainConfig,
+    pairs: StoredPairs | Sequence[Example],
+    pipeline: TextPipeline,
+    dist: Distributed,
 ) -> EpochBatches:
     """This process's batches of each epoch: by length buckets, at most
     trainer.batch_size sentences and (if set) trainer.max_tokens padded tokens,
-    collated in trainer.num_workers DataLoader processes (pinned on CUDA)."""
-    src_widths, tgt_widths = pairs.widths()
+    collated in trainer.num_workers DataLoader processes (pinned on CUDA).
+    ``pairs``: the store's, or id pairs in a list."""
+    if isinstance(pairs, StoredPairs):
+        src_widths, tgt_widths = pairs.widths()
+    else:
+        src_widths, tgt_widths = padded_widths(pairs)
     sampler = BucketBatchSampler(
         src_widths,
         cfg.trainer.batch_size,

@@ -417,6 +417,8 @@ def test_no_pair_left_after_the_limits_names_the_keys(tmp_path: Path) -> None:
     write_corpus(tmp_path)
     write_corpus(tmp_path, 40, seed=1, name="val")
     lines = (tmp_path / "train.de").read_text().splitlines()
-    (tmp_path / "train.de").write_text("\n".join(line + " x x x x x x x x x x" for line in lines) + "\n")
+    (tmp_path / "train.de").write_text(
+        "\n".join(line + " x x x x x x x x x x" for line in lines) + "\n"
+    )
     with pytest.raises(DataError, match=r"no training pair is left.*data.max_src_len=5"):
         prepare(files_config(tmp_path, max_src_len=5))
