@@ -83,3 +83,13 @@ def setup_logging(level: int = logging.INFO) -> None:
             level=level, format="[%(asctime)s][%(name)s][%(levelname)s] %(message)s"
         )
     logging.getLogger("nmt").setLevel(level)
+
+
+def rss_mb() -> float:
+    """This process's resident memory now, in MiB (0 where /proc is absent)."""
+    try:
+        with open("/proc/self/statm", encoding="ascii") as handle:
+            pages = int(handle.read().split()[1])
+    except (OSError, ValueError, IndexError):
+        return 0.0
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20

@@ -44,6 +44,7 @@ from nmt.training.schedules import teacher_forcing_at
 from nmt.training.signals import StopRequest
 from nmt.training.sources import BatchSource
 from nmt.training.state import Sums, TrainState
+from nmt.utils import rss_mb
 
 log = logging.getLogger(__name__)
 
@@ -288,6 +289,7 @@ class Trainer:
             "epoch_time_s": round(sums.seconds, 2),
             "tokens_per_s": round(sums.tokens / max(sums.seconds, 1e-9), 1),
             "elapsed_s": round(self.state.elapsed_s, 2),
+            "rss_mb": round(rss_mb(), 1),
         }
         self.log.write(record)
         log.info(
