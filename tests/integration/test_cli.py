@@ -395,4 +395,4 @@ def test_train_on_a_multi30k_slice(multi30k_dir: Path, tmp_path: Path) -> None:
     assert not (tmp_path / "cache").exists()  # read from NMT_DATA_DIR, nothing downloaded
     cfg = train_config_from_dict(load_checkpoint(run_dir / "checkpoints" / "best.pt")["config"])
     assert cfg.tokenizer.kind.value == "spacy" and cfg.data.max_train_examples == 300
-    assert "train: 300 sentence pairs" in text(proc.stdout + proc.stderr)
+    assert "train pairs: 300 (skipped: 0 empty" in text(proc.stdout + proc.stderr)
