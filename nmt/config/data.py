@@ -67,7 +67,8 @@ class DataConfig:
     # "arrow") or a folder written by Dataset.save_to_disk / DatasetDict.save_to_disk
     hf_path: str | None = None
     hf_name: str | None = None  # the hub dataset's config, e.g. "de-en"
-    hf_data_files: dict[str, str] | None = None  # builder files per split: {train: a.parquet}
+    # a builder's files per split name: +data.hf_data_files.train=a.parquet (empty: the hub's)
+    hf_data_files: dict[str, str] = field(default_factory=dict)
     # our split -> the dataset's split name
     hf_splits: dict[str, str] = field(
         default_factory=lambda: {"train": "train", "val": "validation", "test": "test"}
