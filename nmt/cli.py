@@ -31,7 +31,7 @@ from nmt.config import (
     register_configs,
     to_dataclass,
 )
-from nmt.utils import cpu_cores, set_threads, setup_logging
+from nmt.utils import bound_native_caches, cpu_cores, set_threads, setup_logging
 
 CONFIG_PATH = "configs"
 COMMANDS = {
@@ -73,6 +73,7 @@ def _run(command: str, cfg: DictConfig, schema: type, body: Callable[[Any, Path]
     from nmt.training.trainer import TrainingError, TrainingInterrupted
 
     setup_logging()
+    bound_native_caches()
     typed: Any = None
     try:
         typed = to_dataclass(cfg, schema)

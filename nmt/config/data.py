@@ -128,7 +128,7 @@ class TokenizerConfig:
     nbest_size: int = -1  # unigram sampling: from the n best segmentations; -1 = all
     bpe_dropout: float = 0.0  # BPE-dropout while training (Provilkov et al. 2020); 0 = off
     # a larger training text is sampled (seeded) down to this many sentences to learn from
-    input_sentence_size: int = 2_000_000
+    input_sentence_size: int = 1_000_000
 
     def __post_init__(self) -> None:
         check_finite(self, "tokenizer.")

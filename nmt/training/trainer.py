@@ -44,7 +44,7 @@ from nmt.training.schedules import teacher_forcing_at
 from nmt.training.signals import StopRequest
 from nmt.training.sources import BatchSource
 from nmt.training.state import Sums, TrainState
-from nmt.utils import rss_mb
+from nmt.utils import release_free_memory, rss_mb
 
 log = logging.getLogger(__name__)
 
@@ -276,6 +276,7 @@ class Trainer:
         self.state.epoch_sums, self.state.window_sums = Sums(), Sums()
         self.state.elapsed_s = time.perf_counter() - self._start
         val = self._validate()
+        release_free_memory()  # RSS then reads what the run holds, not what it freed
         record = {
             "type": "epoch",
             "epoch": epoch,
