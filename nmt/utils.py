@@ -99,8 +99,9 @@ def rss_mb() -> float:
 # oneDNN caches a compiled primitive per tensor shape (RNNs in bf16 on CPU make
 # one per batch shape); its default of 1024 entries grew a Multi30k run's RSS by
 # ~100 MB an epoch for many epochs.  64 keeps the recent shapes (a bucketed
-# epoch revisits them; on a loaded 2-core machine we saw no speed difference).  Read by oneDNN when it first
-# builds a primitive, so setting it at start-up takes effect; a user's setting wins.
+# epoch revisits them; on a loaded 2-core machine we saw no speed difference).
+# oneDNN reads it when it first builds a primitive, so setting it at start-up
+# takes effect; a user's setting wins.
 ONEDNN_CACHE = ("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "64")
 
 
