@@ -42,8 +42,8 @@ from nmt.config import (
     ChoSummary,
     DecoderInit,
     LuongConfig,
-    RNNConfig,
     Readout,
+    RNNConfig,
     SutskeverConfig,
 )
 from nmt.models.encoder import _RNN_CLASSES
