@@ -277,4 +277,5 @@ MODEL_CONFIGS: dict[str, type[ModelConfig]] = {
     "cho": ChoConfig,
     "bahdanau": BahdanauConfig,
     "luong": LuongConfig,
+    "transformer": TransformerConfig,
 }

@@ -10,7 +10,14 @@ import pytest
 import torch
 from torch import Tensor, nn
 
-from nmt.config import MODEL_CONFIGS, ConfigError, DecodingConfig, DecodingStrategy
+from nmt.config import (
+    MODEL_CONFIGS,
+    ConfigError,
+    DecodingConfig,
+    DecodingStrategy,
+    ModelConfig,
+    TransformerConfig,
+)
 from nmt.data.batching import collate
 from nmt.data.pipeline import TextPipeline
 from nmt.decoding.hypothesis import Hypothesis, length_penalty
@@ -40,7 +47,12 @@ def run(model: nn.Module, sources: list[list[int]], decoding: DecodingConfig, **
 def tiny_model(arch: str, pipeline: TextPipeline, seed: int = 0) -> Seq2Seq:
     """An untrained small model of any registered architecture."""
     torch.manual_seed(seed)
-    cfg = MODEL_CONFIGS[arch](emb_dim=8, hidden_dim=8, num_layers=1, dropout=0.0)
+    if arch == "transformer":
+        cfg: ModelConfig = TransformerConfig(
+            d_model=8, num_heads=2, ffn_dim=16, encoder_layers=1, decoder_layers=2, dropout=0.0
+        )
+    else:
+        cfg = MODEL_CONFIGS[arch](emb_dim=8, hidden_dim=8, num_layers=1, dropout=0.0)
     return build_model(cfg, pipeline.vocab_sizes).eval()
 
 
