@@ -79,8 +79,10 @@ def load_one(path: str | Path, device: torch.device) -> LoadedModel:
 def load_model(paths: str | Path | list[str], device: torch.device) -> LoadedModel:
     """One checkpoint, or a list of them as an :class:`Ensemble` (one entry:
     that model alone).  Ensemble members must share their vocabularies."""
-    if not isinstance(paths, list) or len(paths) == 1:
-        return load_one(paths[0] if isinstance(paths, list) else paths, device)
+    if isinstance(paths, list) and len(paths) == 1:
+        paths = paths[0]
+    if not isinstance(paths, list):
+        return load_one(paths, device)
     members = [_load_member(p, device) for p in paths]
     first = members[0]
     for other in members[1:]:

@@ -209,7 +209,7 @@ class LuongDecoder(Decoder[LuongState]):
             inputs = torch.cat([inputs, state.feed.transpose(0, 1)], dim=-1)
         out, new_rnn_state = self.rnn(inputs, state.rnn)
         features, weights = self._attend(out, self._keys(state), enc)
-        state = state.advanced(new_rnn_state)
+        state = state.advanced(new_rnn_state)  # a new object: setting feed is safe
         if state.feed is not None:
             state.feed = features.transpose(0, 1)
         return features.squeeze(1), state, weights.squeeze(1)

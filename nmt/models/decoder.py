@@ -80,14 +80,18 @@ class RNNState:
         return self.hidden if self.cell is None else (self.hidden, self.cell)
 
     def advanced(self: S, rnn_state: TorchRNNState) -> S:
-        """This state with the RNN's new (h[, c]) and the other fields kept."""
-        hidden, cell = rnn_state if isinstance(rnn_state, tuple) else (rnn_state, None)
+        """A new state with the RNN's new (h[, c]) and the other fields kept."""
+        hidden, cell = _h_and_c(rnn_state)
         return dataclasses.replace(self, hidden=hidden, cell=cell)
+
+
+def _h_and_c(rnn_state: TorchRNNState) -> tuple[Tensor, Tensor | None]:
+    return rnn_state if isinstance(rnn_state, tuple) else (rnn_state, None)
 
 
 def rnn_start(rnn_state: TorchRNNState) -> RNNState:
     """A plain :class:`RNNState` from what a torch RNN takes."""
-    hidden, cell = rnn_state if isinstance(rnn_state, tuple) else (rnn_state, None)
+    hidden, cell = _h_and_c(rnn_state)
     return RNNState(hidden=hidden, cell=cell)
 
 

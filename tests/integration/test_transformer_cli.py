@@ -121,7 +121,7 @@ def test_evaluate(run: Path, synthetic_corpus, tmp_path: Path) -> None:
 def test_translate_greedy_beam_n_best_and_sampling(
     run: Path, synthetic_corpus, tmp_path: Path
 ) -> None:
-    lines = synthetic_corpus.lines["val"][0][:4]
+    lines = [*synthetic_corpus.lines["val"][0][:3], "s1 unseen s2"]
     stdin = "\n".join(lines) + "\n"
     plots = tmp_path / "plots"
     greedy = nmt(
@@ -129,10 +129,12 @@ def test_translate_greedy_beam_n_best_and_sampling(
         f"checkpoint={run}",
         "device=cpu",
         f"attention_plots={plots}",
+        "decoding.replace_unk=true",  # reads the attention
         cwd=tmp_path,
         stdin=stdin,
     )
     assert len(greedy.splitlines()) == 4 and all(greedy.splitlines())
+    assert "<unk>" not in greedy
     assert len(list(plots.glob("*.png"))) == 4  # the decoder's cross-attention, drawn
     for decoding in (
         ["decoding=beam", "decoding.n_best=3"],
