@@ -18,13 +18,13 @@ from nmt.config import DecodingConfig
 from nmt.data.batching import Batch, Example, collate, length_sorted_chunks
 from nmt.data.pipeline import TextPipeline
 from nmt.metrics import moses_bleu_lc, perplexity, score_translations, tokenized_bleu
-from nmt.models.seq2seq import Seq2Seq
+from nmt.models.interface import DecodingModel
 from nmt.translation import translate_texts
 
 
 @torch.no_grad()
 def teacher_forced_nll(
-    model: Seq2Seq,
+    model: DecodingModel,
     examples: Sequence[Example],
     pipeline: TextPipeline,
     device: torch.device,
@@ -55,7 +55,7 @@ def make_batch(
     )
 
 
-def sequence_nll(model: Seq2Seq, batch: Batch, teacher_forcing: float = 1.0) -> torch.Tensor:
+def sequence_nll(model: DecodingModel, batch: Batch, teacher_forcing: float = 1.0) -> torch.Tensor:
     """Summed token NLL of a batch (padding ignored), as a 0-dim tensor."""
     logits = model(batch.src, batch.src_lengths, batch.tgt_in, teacher_forcing=teacher_forcing)
     return F.cross_entropy(
@@ -89,7 +89,7 @@ class EvalReport:
 
 
 def evaluate(
-    model: Seq2Seq,
+    model: DecodingModel,
     pipeline: TextPipeline,
     src_texts: Sequence[str],
     ref_texts: Sequence[str],

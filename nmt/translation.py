@@ -24,14 +24,14 @@ from nmt.data.vocab import Vocab
 from nmt.decoding.hypothesis import Hypothesis
 from nmt.decoding.sampling import make_generator
 from nmt.decoding.search import search
-from nmt.models.seq2seq import Seq2Seq
+from nmt.models.interface import DecodingModel
 
 log = logging.getLogger(__name__)
 
 
 @torch.no_grad()
 def translate_hypotheses(
-    model: Seq2Seq,
+    model: DecodingModel,
     src_ids: Sequence[list[int]],
     pipeline: TextPipeline,
     decoding: DecodingConfig,
@@ -85,7 +85,7 @@ def cap_beam(decoding: DecodingConfig, vocab_size: int) -> DecodingConfig:
 
 
 def translate_ids(
-    model: Seq2Seq,
+    model: DecodingModel,
     src_ids: Sequence[list[int]],
     pipeline: TextPipeline,
     decoding: DecodingConfig,
@@ -162,7 +162,7 @@ def _to_translation(
 
 
 def translate_nbest(
-    model: Seq2Seq,
+    model: DecodingModel,
     texts: Sequence[str],
     pipeline: TextPipeline,
     decoding: DecodingConfig,
@@ -202,7 +202,7 @@ def translate_nbest(
 
 
 def translate_texts(
-    model: Seq2Seq,
+    model: DecodingModel,
     texts: Sequence[str],
     pipeline: TextPipeline,
     decoding: DecodingConfig,

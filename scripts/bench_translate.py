@@ -105,7 +105,7 @@ def one_at_a_time(
         lengths = torch.tensor([len(ids)], device=device)
         limit = int(output_limits(lengths, decoding.max_len, decoding.max_len_ratio)[0])
         enc = model.encode(src, lengths)
-        state = model.init_state(enc)
+        state = model.init_state(enc, limit)
         y, out = torch.tensor([vocab.bos_idx], device=device), []
         for _ in range(limit):
             logits, state, _ = model.decode_step(y, state, enc)

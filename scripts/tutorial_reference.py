@@ -42,8 +42,8 @@ from nmt.config import (
     ChoSummary,
     DecoderInit,
     LuongConfig,
-    ModelConfig,
     Readout,
+    RNNConfig,
     SutskeverConfig,
 )
 from nmt.models.encoder import _RNN_CLASSES
@@ -53,7 +53,7 @@ from nmt.models.seq2seq import init_parameters
 Hidden = Any  # a (L, B, H) tensor, or an LSTM's (h, c) pair
 
 
-def time_major_rnn(cfg: ModelConfig, input_size: int, bidirectional: bool = False) -> nn.RNNBase:
+def time_major_rnn(cfg: RNNConfig, input_size: int, bidirectional: bool = False) -> nn.RNNBase:
     return _RNN_CLASSES[cfg.cell](
         input_size,
         cfg.hidden_dim,
@@ -66,7 +66,7 @@ def time_major_rnn(cfg: ModelConfig, input_size: int, bidirectional: bool = Fals
 class TutorialEncoder(nn.Module):
     """Embedding, dropout, RNN over the padded (S, B) source in one call."""
 
-    def __init__(self, cfg: ModelConfig, vocab: int, pad: int) -> None:
+    def __init__(self, cfg: RNNConfig, vocab: int, pad: int) -> None:
         super().__init__()
         self.embedding = nn.Embedding(vocab, cfg.emb_dim, padding_idx=pad)
         self.rnn = time_major_rnn(cfg, cfg.emb_dim, cfg.bidirectional)
@@ -166,7 +166,7 @@ class TutorialDecoder(nn.Module):
     """Shared by the four decoders: embedding, dropout, RNN, vocabulary layer."""
 
     def __init__(
-        self, cfg: ModelConfig, vocab: int, pad: int, rnn_input: int, out_dim: int = 0
+        self, cfg: RNNConfig, vocab: int, pad: int, rnn_input: int, out_dim: int = 0
     ) -> None:
         super().__init__()
         self.is_lstm = cfg.cell.value == "lstm"
@@ -321,7 +321,7 @@ DECODERS: dict[str, Any] = {
 class TutorialSeq2Seq(nn.Module):
     """Encoder + decoder, one Python iteration per target step."""
 
-    def __init__(self, cfg: ModelConfig, sizes: VocabSizes) -> None:
+    def __init__(self, cfg: RNNConfig, sizes: VocabSizes) -> None:
         super().__init__()
         self.encoder = TutorialEncoder(cfg, sizes.src, sizes.src_pad)
         self.decoder = DECODERS[cfg.arch](cfg, sizes.tgt, sizes.tgt_pad, self.encoder)
@@ -342,7 +342,7 @@ class TutorialSeq2Seq(nn.Module):
         return outputs
 
 
-def build_reference(cfg: ModelConfig, sizes: VocabSizes) -> TutorialSeq2Seq:
+def build_reference(cfg: RNNConfig, sizes: VocabSizes) -> TutorialSeq2Seq:
     if cfg.arch not in DECODERS:
         raise ValueError(f"no tutorial reference for arch {cfg.arch!r}")
     model = TutorialSeq2Seq(cfg, sizes)

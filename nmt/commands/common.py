@@ -8,7 +8,7 @@ import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import torch
 
@@ -24,6 +24,7 @@ from nmt.data.corpus import ParallelText, available_test_splits, load_split
 from nmt.data.pipeline import TextPipeline
 from nmt.evaluation import EvalReport, evaluate
 from nmt.models.ensemble import Ensemble
+from nmt.models.interface import DecodingModel
 from nmt.models.registry import build_model
 from nmt.models.seq2seq import Seq2Seq
 
@@ -33,18 +34,27 @@ log = logging.getLogger(__name__)
 @dataclass
 class LoadedModel:
     """A model ready to translate.  For an ensemble, ``model`` is an
-    :class:`Ensemble` (it decodes as a Seq2Seq does) and ``path``,
+    :class:`Ensemble` (a DecodingModel, as a Seq2Seq is) and ``path``,
     ``train_config`` are its first member's; ``paths`` lists them all."""
 
-    model: Seq2Seq
+    model: DecodingModel
     pipeline: TextPipeline
     train_config: TrainConfig
     path: Path
     paths: list[Path] = field(default_factory=list)
 
 
-def load_one(path: str | Path, device: torch.device) -> LoadedModel:
-    """Model, tokenizers and vocabularies from a checkpoint file (or run dir)."""
+@dataclass
+class _Member:
+    """One checkpoint's model and what it was trained with."""
+
+    model: Seq2Seq
+    pipeline: TextPipeline
+    train_config: TrainConfig
+    path: Path
+
+
+def _load_member(path: str | Path, device: torch.device) -> _Member:
     resolved = resolve_checkpoint(path)
     data = load_checkpoint(resolved)
     try:
@@ -55,28 +65,35 @@ def load_one(path: str | Path, device: torch.device) -> LoadedModel:
     except (KeyError, ConfigError, RuntimeError) as exc:
         raise CheckpointError(f"{path}: checkpoint does not match this nmt ({exc})") from None
     model.to(device).eval()
-    return LoadedModel(model, pipeline, train_cfg, resolved, [resolved])
+    return _Member(model, pipeline, train_cfg, resolved)
+
+
+def load_one(path: str | Path, device: torch.device) -> LoadedModel:
+    """Model, tokenizers and vocabularies from a checkpoint file (or run dir)."""
+    member = _load_member(path, device)
+    return LoadedModel(
+        member.model, member.pipeline, member.train_config, member.path, [member.path]
+    )
 
 
 def load_model(paths: str | Path | list[str], device: torch.device) -> LoadedModel:
     """One checkpoint, or a list of them as an :class:`Ensemble` (one entry:
     that model alone).  Ensemble members must share their vocabularies."""
+    if isinstance(paths, list) and len(paths) == 1:
+        paths = paths[0]
     if not isinstance(paths, list):
         return load_one(paths, device)
-    members = [load_one(p, device) for p in paths]
-    if len(members) == 1:
-        return members[0]
+    members = [_load_member(p, device) for p in paths]
     first = members[0]
     for other in members[1:]:
         _check_same_vocabularies(first, other)
     ensemble = Ensemble([m.model for m in members]).eval()
-    model = cast(Seq2Seq, ensemble)  # duck-typed: the decoding interface of a Seq2Seq
     return LoadedModel(
-        model, first.pipeline, first.train_config, first.path, [m.path for m in members]
+        ensemble, first.pipeline, first.train_config, first.path, [m.path for m in members]
     )
 
 
-def _check_same_vocabularies(first: LoadedModel, other: LoadedModel) -> None:
+def _check_same_vocabularies(first: _Member, other: _Member) -> None:
     """Refuse an ensemble whose members read or write different tokens."""
     mine, theirs = first.pipeline.state(), other.pipeline.state()
     for side in ("tgt", "src"):

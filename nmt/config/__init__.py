@@ -9,7 +9,7 @@ One module per concern; every public name is re-exported here, so
 ``from nmt.config import X`` is the import to use:
 
 - ``data``: DataConfig, TokenizerConfig, VocabConfig (groups data, tokenizer, vocab)
-- ``model``: ModelConfig and one subclass per architecture (group model)
+- ``model``: ModelConfig, RNNConfig and one subclass per architecture (group model)
 - ``training``: OptimizerConfig, SchedulerConfig, TrainerConfig
 - ``decoding``: DecodingConfig
 - ``roots``: TrainConfig, EvaluateConfig, TranslateConfig, DataCommandConfig
@@ -50,8 +50,11 @@ from nmt.config.model import (
     InitKind,
     LuongConfig,
     ModelConfig,
+    NormPlace,
     Readout,
+    RNNConfig,
     SutskeverConfig,
+    TransformerConfig,
 )
 from nmt.config.roots import (
     DataCommandConfig,
@@ -105,6 +108,9 @@ __all__ = [
     "InitKind",
     "LuongConfig",
     "ModelConfig",
+    "NormPlace",
+    "RNNConfig",
+    "TransformerConfig",
     "OptimizerConfig",
     "OptimizerName",
     "OutputFormat",

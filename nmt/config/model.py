@@ -1,5 +1,6 @@
-"""Schema of the ``model`` group: the options every architecture shares and
-one subclass per architecture, found by its ``arch`` name in MODEL_CONFIGS."""
+"""Schema of the ``model`` group: the options every architecture shares
+(:class:`ModelConfig`), those every RNN shares (:class:`RNNConfig`) and one
+subclass per architecture, found by its ``arch`` name in MODEL_CONFIGS."""
 
 from __future__ import annotations
 
@@ -85,12 +86,7 @@ class ModelConfig:
     """Options every architecture shares; ``arch`` picks the registered builder."""
 
     arch: str = MISSING
-    cell: CellType = CellType.lstm
-    emb_dim: int = 256
-    hidden_dim: int = 512  # the decoder's, and each encoder direction's
-    num_layers: int = 2
     dropout: float = 0.3
-    bidirectional: bool = False
     # false; true: the decoder's input embedding is its output layer (Press &
     # Wolf 2017); all: the source embedding too (needs one joint vocabulary).
     # Typed Any because OmegaConf has no bool|str union: values are checked below.
@@ -100,14 +96,28 @@ class ModelConfig:
 
     def __post_init__(self) -> None:
         check_finite(self, "model.")
-        for key in ("emb_dim", "hidden_dim", "num_layers"):
-            if getattr(self, key) < 1:
-                raise ConfigError(f"model.{key} must be >= 1")
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"model.dropout={self.dropout} must be in [0, 1)")
         if self.init_range <= 0:
             raise ConfigError(f"model.init_range={self.init_range} must be > 0")
         self.tie_embeddings = _tie_choice(self.tie_embeddings)
+
+
+@dataclass
+class RNNConfig(ModelConfig):
+    """Options every recurrent encoder-decoder shares."""
+
+    cell: CellType = CellType.lstm
+    emb_dim: int = 256
+    hidden_dim: int = 512  # the decoder's, and each encoder direction's
+    num_layers: int = 2
+    bidirectional: bool = False
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        for key in ("emb_dim", "hidden_dim", "num_layers"):
+            if getattr(self, key) < 1:
+                raise ConfigError(f"model.{key} must be >= 1")
         # every decoder's output layer reads hidden_dim features, so the
         # embedding it shares its weights with must have that size
         if self.tie_embeddings and self.emb_dim != self.hidden_dim:
@@ -119,7 +129,7 @@ class ModelConfig:
             )
 
 
-def check_readout(cfg: ModelConfig, readout: Readout, maxout: bool) -> None:
+def check_readout(cfg: RNNConfig, readout: Readout, maxout: bool) -> None:
     """The readout options Cho's and Bahdanau's decoders share."""
     if readout == Readout.direct and maxout:
         raise ConfigError(
@@ -135,14 +145,14 @@ def check_readout(cfg: ModelConfig, readout: Readout, maxout: bool) -> None:
 
 
 @dataclass
-class SutskeverConfig(ModelConfig):
+class SutskeverConfig(RNNConfig):
     """Sutskever et al. 2014: the decoder starts from the encoder's final state."""
 
     arch: str = "sutskever"
 
 
 @dataclass
-class ChoConfig(ModelConfig):
+class ChoConfig(RNNConfig):
     """Cho et al. 2014 RNN Encoder-Decoder: a fixed summary c of the source starts
     the decoder and, by ``context``, also feeds every step and the output layer."""
 
@@ -170,7 +180,7 @@ class ChoConfig(ModelConfig):
 
 
 @dataclass
-class BahdanauConfig(ModelConfig):
+class BahdanauConfig(RNNConfig):
     """Bahdanau et al. 2015: bidirectional encoder, additive attention read from the
     previous decoder state, deep output over [state; context; embedding]."""
 
@@ -193,7 +203,7 @@ class BahdanauConfig(ModelConfig):
 
 
 @dataclass
-class LuongConfig(ModelConfig):
+class LuongConfig(RNNConfig):
     """Luong et al. 2015 global attention: score(h_t, h_s), attentional state
     h~_t = tanh(W_c[c_t; h_t]) and optional input feeding of h~_{t-1}."""
 
@@ -212,6 +222,54 @@ class LuongConfig(ModelConfig):
             )
 
 
+class NormPlace(str, Enum):
+    """Where a Transformer layer normalises its sublayers."""
+
+    pre = "pre"  # x + f(LN(x)), a final LN on top (Wang et al. 2019, Xiong et al. 2020)
+    post = "post"  # LN(x + f(x)), as Vaswani et al. 2017
+
+
+@dataclass
+class TransformerConfig(ModelConfig):
+    """Vaswani et al. 2017: self-attention encoder and decoder with sinusoidal
+    positions; ``tie_embeddings`` ties the target embedding and the output
+    layer (true) and the source embedding too (all, with a joint vocabulary)."""
+
+    arch: str = "transformer"
+    d_model: int = 256
+    num_heads: int = 4
+    ffn_dim: int = 1024
+    encoder_layers: int = 3
+    decoder_layers: int = 3
+    dropout: float = 0.1
+    attention_dropout: float = 0.0  # on the attention weights
+    norm: NormPlace = NormPlace.pre
+    # the decoder layer whose cross-attention (heads averaged) is the model's
+    # attention map (plots, replace_unk, the page's heatmap); -1 = the last
+    attention_layer: int = -1
+    tie_embeddings: Any = True
+    init: InitKind = InitKind.xavier
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        for key in ("d_model", "num_heads", "ffn_dim", "encoder_layers", "decoder_layers"):
+            if getattr(self, key) < 1:
+                raise ConfigError(f"model.{key} must be >= 1")
+        if self.d_model % self.num_heads:
+            raise ConfigError(
+                f"model.d_model={self.d_model} must be a multiple of "
+                f"model.num_heads={self.num_heads}"
+            )
+        if not 0.0 <= self.attention_dropout < 1.0:
+            raise ConfigError(f"model.attention_dropout={self.attention_dropout} must be in [0, 1)")
+        if not -self.decoder_layers <= self.attention_layer < self.decoder_layers:
+            raise ConfigError(
+                f"model.attention_layer={self.attention_layer} names no layer of "
+                f"model.decoder_layers={self.decoder_layers} (0 .. {self.decoder_layers - 1}, "
+                "or -1 for the last)"
+            )
+
+
 # arch name -> its config dataclass; the model registry checks it has a builder
 # for each of these, and register_configs stores each as the schema of its YAML.
 MODEL_CONFIGS: dict[str, type[ModelConfig]] = {
@@ -219,4 +277,5 @@ MODEL_CONFIGS: dict[str, type[ModelConfig]] = {
     "cho": ChoConfig,
     "bahdanau": BahdanauConfig,
     "luong": LuongConfig,
+    "transformer": TransformerConfig,
 }

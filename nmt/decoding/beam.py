@@ -17,15 +17,14 @@ leave the batch, so a long sentence does not keep short ones computing.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor
 
 from nmt.decoding.greedy import output_limits
 from nmt.decoding.hypothesis import Hypothesis, length_penalty
-from nmt.models.decoder import State
-from nmt.models.encoder import EncoderOutput
-from nmt.models.seq2seq import Seq2Seq
+from nmt.models.interface import DecodingModel, Selectable
 
 NEG_INF = float("-inf")
 
@@ -39,8 +38,8 @@ class _Live:
     scores: Tensor  # (B', K) summed log-probabilities
     tokens: Tensor  # (B'*K, t) ids so far
     attention: Tensor | None  # (B'*K, t, S) when kept
-    state: State
-    enc: EncoderOutput
+    state: Any  # the model's own decoder state, reordered only by the model
+    enc: Selectable
 
 
 @dataclass
@@ -123,10 +122,17 @@ def _next_beams(cands: _Candidates, *, eos_idx: int, k: int) -> Tensor:
 
 
 def _advance(
-    live: _Live, cands: _Candidates, order: Tensor, keep: list[int], attn: Tensor | None, k: int
+    model: DecodingModel,
+    live: _Live,
+    cands: _Candidates,
+    order: Tensor,
+    keep: list[int],
+    attn: Tensor | None,
+    k: int,
 ) -> _Live:
     """The live batch of the next step: for the sentences ``keep`` (indices into
-    the live ones), the beams ``order`` picked, with their states and histories."""
+    the live ones), the beams ``order`` picked, with their histories and their
+    states (reordered by the model)."""
     device = cands.token.device
     kept = torch.tensor(keep, device=device)
     order = order.index_select(0, kept)
@@ -145,13 +151,13 @@ def _advance(
         scores=cands.scores.index_select(0, kept).gather(1, order),
         tokens=torch.cat([live.tokens.index_select(0, parent), token], dim=1),
         attention=attention,
-        state=Seq2Seq.reorder_state(live.state, parent),
+        state=model.reorder_state(live.state, parent),
         enc=enc,
     )
 
 
 def _start(
-    model: Seq2Seq,
+    model: DecodingModel,
     src: Tensor,
     src_lengths: Tensor,
     limits: list[int],
@@ -162,7 +168,7 @@ def _start(
     only the first row of each starts live, so step 0 expands one hypothesis."""
     batch, device = src.size(0), src.device
     enc = model.encode(src, src_lengths)
-    state = model.init_state(enc)
+    state = model.init_state(enc, max(limits) + 1)  # +1 for <eos>
     rows = torch.arange(batch, device=device).repeat_interleave(k)
     scores = torch.full((batch, k), NEG_INF, device=device)
     scores[:, 0] = 0.0
@@ -172,14 +178,14 @@ def _start(
         scores=scores,
         tokens=torch.empty(batch * k, 0, dtype=torch.long, device=device),
         attention=torch.empty(batch * k, 0, src.size(1), device=device) if keep_attention else None,
-        state=Seq2Seq.reorder_state(state, rows),
+        state=model.reorder_state(state, rows),
         enc=enc.select(rows),
     )
 
 
 @torch.no_grad()
 def beam_search(
-    model: Seq2Seq,
+    model: DecodingModel,
     src: Tensor,
     src_lengths: Tensor,
     *,
@@ -221,5 +227,5 @@ def beam_search(
         ]
         if not keep:
             break
-        live = _advance(live, cands, order, keep, attn, k)
+        live = _advance(model, live, cands, order, keep, attn, k)
     return [sorted(hyps, key=lambda h: -h.score)[:n_best] for hyps in finished]

@@ -8,7 +8,7 @@ import torch
 from torch import Tensor
 
 from nmt.decoding.hypothesis import Hypothesis, length_penalty
-from nmt.models.seq2seq import Seq2Seq
+from nmt.models.interface import DecodingModel
 
 # Picks the next token of every row from its log-probabilities: (B, V) -> (B,).
 TokenPicker = Callable[[Tensor], Tensor]
@@ -32,7 +32,7 @@ def argmax_picker(log_probs: Tensor) -> Tensor:
 
 @torch.no_grad()
 def decode_loop(
-    model: Seq2Seq,
+    model: DecodingModel,
     src: Tensor,
     src_lengths: Tensor,
     *,
@@ -52,10 +52,10 @@ def decode_loop(
     ((B, S), or None for models without attention).
     """
     enc = model.encode(src, src_lengths)
-    state = model.init_state(enc)
     batch = src.size(0)
     limits = output_limits(src_lengths, max_len, max_len_ratio, min_len).to(src.device)
     steps = int(limits.max().item()) + 1  # +1 for <eos>
+    state = model.init_state(enc, steps)
     y = torch.full((batch,), bos_idx, dtype=torch.long, device=src.device)
     eos = torch.full_like(y, eos_idx)
     finished = torch.zeros(batch, dtype=torch.bool, device=src.device)

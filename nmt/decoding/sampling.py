@@ -14,7 +14,7 @@ from torch import Tensor
 
 from nmt.decoding.greedy import TokenPicker, decode_loop, to_hypotheses
 from nmt.decoding.hypothesis import Hypothesis
-from nmt.models.seq2seq import Seq2Seq
+from nmt.models.interface import DecodingModel
 
 
 def filter_logits(logits: Tensor, *, top_k: int = 0, top_p: float = 1.0) -> Tensor:
@@ -59,7 +59,7 @@ def make_generator(seed: int, device: torch.device) -> torch.Generator:
 
 @torch.no_grad()
 def sample(
-    model: Seq2Seq,
+    model: DecodingModel,
     src: Tensor,
     src_lengths: Tensor,
     *,

@@ -12,12 +12,12 @@ from nmt.decoding.beam import beam_search
 from nmt.decoding.greedy import decode_loop, to_hypotheses
 from nmt.decoding.hypothesis import Hypothesis
 from nmt.decoding.sampling import make_generator, sample
-from nmt.models.seq2seq import Seq2Seq
+from nmt.models.interface import DecodingModel
 
 
 @torch.no_grad()
 def search(
-    model: Seq2Seq,
+    model: DecodingModel,
     src: Tensor,
     src_lengths: Tensor,
     *,
@@ -71,7 +71,7 @@ def search(
 
 
 def _greedy(
-    model: Seq2Seq,
+    model: DecodingModel,
     src: Tensor,
     src_lengths: Tensor,
     decoding: DecodingConfig,

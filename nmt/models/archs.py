@@ -1,8 +1,10 @@
-"""Builders of the registered architectures."""
+"""Builders of the registered recurrent architectures (the Transformer's is in transformer.py)."""
 
 from __future__ import annotations
 
-from nmt.config import BahdanauConfig, ChoConfig, LuongConfig, ModelConfig, SutskeverConfig
+from typing import Any
+
+from nmt.config import BahdanauConfig, ChoConfig, LuongConfig, RNNConfig, SutskeverConfig
 from nmt.models.attention_decoders import BahdanauDecoder, LuongDecoder
 from nmt.models.decoder import ChoDecoder, Decoder, DecoderSpec, RNNDecoder
 from nmt.models.encoder import RNNEncoder
@@ -10,7 +12,7 @@ from nmt.models.registry import VocabSizes, register_model
 from nmt.models.seq2seq import Seq2Seq, init_parameters
 
 
-def _encoder(cfg: ModelConfig, sizes: VocabSizes) -> RNNEncoder:
+def _encoder(cfg: RNNConfig, sizes: VocabSizes) -> RNNEncoder:
     return RNNEncoder(
         vocab_size=sizes.src,
         emb_dim=cfg.emb_dim,
@@ -23,7 +25,7 @@ def _encoder(cfg: ModelConfig, sizes: VocabSizes) -> RNNEncoder:
     )
 
 
-def _decoder_spec(cfg: ModelConfig, sizes: VocabSizes, encoder: RNNEncoder) -> DecoderSpec:
+def _decoder_spec(cfg: RNNConfig, sizes: VocabSizes, encoder: RNNEncoder) -> DecoderSpec:
     """The config fields every decoder reads, whatever its architecture."""
     return DecoderSpec(
         vocab_size=sizes.tgt,
@@ -39,7 +41,7 @@ def _decoder_spec(cfg: ModelConfig, sizes: VocabSizes, encoder: RNNEncoder) -> D
 
 
 def _assemble(
-    cfg: ModelConfig, sizes: VocabSizes, encoder: RNNEncoder, decoder: Decoder
+    cfg: RNNConfig, sizes: VocabSizes, encoder: RNNEncoder, decoder: Decoder[Any]
 ) -> Seq2Seq:
     model = Seq2Seq(encoder=encoder, decoder=decoder, src_pad=sizes.src_pad, tgt_pad=sizes.tgt_pad)
     init_parameters(model, cfg.init, cfg.init_range)

@@ -10,6 +10,8 @@ positions get exactly zero weight.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import Tensor, nn
 
@@ -19,18 +21,32 @@ from nmt.models.decoder import (
     Bridge,
     Decoder,
     DecoderSpec,
-    State,
+    RNNState,
     bridged_start,
-    join_state,
     layered_start,
     make_readout,
-    split_state,
-    top_hidden,
+    rnn_start,
 )
 from nmt.models.encoder import EncoderOutput
 
 
-class BahdanauDecoder(Decoder):
+@dataclass
+class BahdanauState(RNNState):
+    """Bahdanau's decoder state: the RNN's, and the attention keys U_a h_j (S, B, A)."""
+
+    keys: Tensor
+
+
+@dataclass
+class LuongState(RNNState):
+    """Luong's decoder state: the RNN's, h~_{t-1} (1, B, H) with input feeding,
+    and the attention keys (S, B, A) with the concat score."""
+
+    feed: Tensor | None
+    keys: Tensor | None
+
+
+class BahdanauDecoder(Decoder[BahdanauState]):
     """Bahdanau et al. 2015 (sec. 3.1; appendix A.2.2), "RNNsearch".
 
     At target step i, from the previous state s_{i-1} (top layer):
@@ -54,7 +70,7 @@ class BahdanauDecoder(Decoder):
     ``parallel_teacher_forcing``), but ``forward_sequence`` embeds all target
     tokens and applies the deep output once over all steps.
 
-    State: (s (L, B, H), [cell (L, B, H)], keys (S, B, A)).
+    State: :class:`BahdanauState` (s, [cell], keys (S, B, A)).
     Shapes: y_prev (B,), tgt_in (B, T), features (B, [T,] H), weights (B, S).
     """
 
@@ -81,7 +97,7 @@ class BahdanauDecoder(Decoder):
 
     def _summary(self, enc: EncoderOutput) -> Tensor:
         """The vector the start state is computed from: (B, K/2) or (B, K)."""
-        top = enc.hidden[-1]  # (B, K): [forward final; backward final] when bidirectional
+        top = enc.final_hidden()[-1]  # (B, K): [forward final; backward final] when bidirectional
         if self.decoder_init == DecoderInit.backward:
             return top[:, top.size(-1) // 2 :]  # h<-_1: the backward RNN ends at word 1
         if self.decoder_init == DecoderInit.final:
@@ -89,21 +105,21 @@ class BahdanauDecoder(Decoder):
         mask = enc.mask[:, :, None].to(enc.outputs.dtype)
         return (enc.outputs * mask).sum(1) / mask.sum(1)
 
-    def init_state(self, enc: EncoderOutput) -> State:
+    def init_state(self, enc: EncoderOutput, max_steps: int = 0) -> BahdanauState:
         rnn_state = layered_start(self.init_proj, self._summary(enc), self.num_layers, self.is_lstm)
         keys = self.attention.prepare(enc.outputs).transpose(0, 1)  # (S, B, A), once per batch
-        return join_state(rnn_state, (keys,))
+        start = rnn_start(rnn_state)
+        return BahdanauState(hidden=start.hidden, cell=start.cell, keys=keys)
 
     def _recur(
-        self, embedded: Tensor, state: State, enc: EncoderOutput
-    ) -> tuple[Tensor, Tensor, State, Tensor]:
+        self, embedded: Tensor, state: BahdanauState, enc: EncoderOutput
+    ) -> tuple[Tensor, Tensor, BahdanauState, Tensor]:
         """embedded (B, E) -> s_i (B, H), c_i (B, K), new state, alpha_i (B, S)."""
-        rnn_state, extra = split_state(state, self.is_lstm)
-        query = top_hidden(rnn_state)[:, None, :]  # s_{i-1}: (B, 1, H)
-        context, weights = self.attention(query, enc.outputs, enc.mask, extra[0].transpose(0, 1))
+        query = state.hidden[-1][:, None, :]  # s_{i-1}: (B, 1, H)
+        context, weights = self.attention(query, enc.outputs, enc.mask, state.keys.transpose(0, 1))
         inputs = torch.cat([embedded[:, None, :], context], dim=-1)
-        out, new_rnn_state = self.rnn(inputs, rnn_state)
-        state = join_state(new_rnn_state, extra)
+        out, new_rnn_state = self.rnn(inputs, state.rnn)
+        state = state.advanced(new_rnn_state)
         return out.squeeze(1), context.squeeze(1), state, weights.squeeze(1)
 
     def _features(self, states: Tensor, contexts: Tensor, embedded: Tensor) -> Tensor:
@@ -112,13 +128,13 @@ class BahdanauDecoder(Decoder):
         return self._read_out(self.readout, torch.cat([states, contexts, embedded], dim=-1))
 
     def step(
-        self, y_prev: Tensor, state: State, enc: EncoderOutput
-    ) -> tuple[Tensor, State, Tensor | None]:
+        self, y_prev: Tensor, state: BahdanauState, enc: EncoderOutput
+    ) -> tuple[Tensor, BahdanauState, Tensor | None]:
         embedded = self.embed(y_prev)
         hidden, context, state, weights = self._recur(embedded, state, enc)
         return self._features(hidden, context, embedded), state, weights
 
-    def forward_sequence(self, tgt_in: Tensor, state: State, enc: EncoderOutput) -> Tensor:
+    def forward_sequence(self, tgt_in: Tensor, state: BahdanauState, enc: EncoderOutput) -> Tensor:
         embedded = self.embed(tgt_in)  # (B, T, E)
         hiddens, contexts = [], []
         for step_embedded in embedded.unbind(1):  # unbind: one backward op, not T
@@ -128,7 +144,7 @@ class BahdanauDecoder(Decoder):
         return self._features(torch.stack(hiddens, 1), torch.stack(contexts, 1), embedded)
 
 
-class LuongDecoder(Decoder):
+class LuongDecoder(Decoder[LuongState]):
     """Luong et al. 2015 global attention (sec. 3 and 3.1), stacked RNN.
 
     At target step t the RNN first advances, h_t = f(h_{t-1}, x_t), then the
@@ -146,7 +162,7 @@ class LuongDecoder(Decoder):
     The start state maps the encoder's final states per layer (tanh(W .) when
     the sizes differ, as :class:`Bridge`), as in Sutskever et al. 2014.
 
-    State: (h (L, B, H), [cell (L, B, H)], [h~ (1, B, H)], [keys (S, B, A)]);
+    State: :class:`LuongState` (h, [cell], [h~ (1, B, H)], [keys (S, B, A)]);
     keys only for ``concat``.
     Shapes: y_prev (B,), tgt_in (B, T), features (B, [T,] H), weights (B, S).
     """
@@ -163,20 +179,18 @@ class LuongDecoder(Decoder):
         self.combine = nn.Linear(enc + hidden, hidden, bias=False)  # W_c
         self._add_output()  # W_s of eq. 6
 
-    def init_state(self, enc: EncoderOutput) -> State:
-        rnn_state = bridged_start(enc, self.bridge_h, self.bridge_c)
-        extra: State = ()
-        if self.input_feeding:
-            hidden = rnn_state[0] if isinstance(rnn_state, tuple) else rnn_state
-            extra += (hidden.new_zeros(1, hidden.size(1), hidden.size(2)),)
-        if self.attention.has_keys:
-            keys = self.attention.prepare(enc.outputs)
-            assert keys is not None
-            extra += (keys.transpose(0, 1),)  # (S, B, A), once per batch
-        return join_state(rnn_state, extra)
+    def init_state(self, enc: EncoderOutput, max_steps: int = 0) -> LuongState:
+        start = rnn_start(bridged_start(enc, self.bridge_h, self.bridge_c))
+        hidden = start.hidden
+        feed = hidden.new_zeros(1, hidden.size(1), hidden.size(2)) if self.input_feeding else None
+        keys = self.attention.prepare(enc.outputs) if self.attention.has_keys else None
+        if keys is not None:
+            keys = keys.transpose(0, 1)  # (S, B, A), once per batch
+        return LuongState(hidden=hidden, cell=start.cell, feed=feed, keys=keys)
 
-    def _keys(self, extra: State) -> Tensor | None:
-        return extra[-1].transpose(0, 1) if self.attention.has_keys else None
+    @staticmethod
+    def _keys(state: LuongState) -> Tensor | None:
+        return None if state.keys is None else state.keys.transpose(0, 1)
 
     def _attend(
         self, hidden: Tensor, keys: Tensor | None, enc: EncoderOutput
@@ -187,30 +201,29 @@ class LuongDecoder(Decoder):
         return self.dropout(attentional), weights
 
     def _step(
-        self, embedded: Tensor, state: State, enc: EncoderOutput
-    ) -> tuple[Tensor, State, Tensor]:
+        self, embedded: Tensor, state: LuongState, enc: EncoderOutput
+    ) -> tuple[Tensor, LuongState, Tensor]:
         """embedded (B, E) -> h~_t (B, H), new state, a_t (B, S)."""
-        rnn_state, extra = split_state(state, self.is_lstm)
         inputs = embedded[:, None, :]
-        if self.input_feeding:
-            inputs = torch.cat([inputs, extra[0].transpose(0, 1)], dim=-1)
-        out, new_rnn_state = self.rnn(inputs, rnn_state)
-        features, weights = self._attend(out, self._keys(extra), enc)
-        if self.input_feeding:
-            extra = (features.transpose(0, 1), *extra[1:])
-        return features.squeeze(1), join_state(new_rnn_state, extra), weights.squeeze(1)
+        if state.feed is not None:
+            inputs = torch.cat([inputs, state.feed.transpose(0, 1)], dim=-1)
+        out, new_rnn_state = self.rnn(inputs, state.rnn)
+        features, weights = self._attend(out, self._keys(state), enc)
+        state = state.advanced(new_rnn_state)  # a new object: setting feed is safe
+        if state.feed is not None:
+            state.feed = features.transpose(0, 1)
+        return features.squeeze(1), state, weights.squeeze(1)
 
     def step(
-        self, y_prev: Tensor, state: State, enc: EncoderOutput
-    ) -> tuple[Tensor, State, Tensor | None]:
+        self, y_prev: Tensor, state: LuongState, enc: EncoderOutput
+    ) -> tuple[Tensor, LuongState, Tensor | None]:
         return self._step(self.embed(y_prev), state, enc)
 
-    def forward_sequence(self, tgt_in: Tensor, state: State, enc: EncoderOutput) -> Tensor:
+    def forward_sequence(self, tgt_in: Tensor, state: LuongState, enc: EncoderOutput) -> Tensor:
         embedded = self.embed(tgt_in)  # (B, T, E)
         if not self.input_feeding:
-            rnn_state, extra = split_state(state, self.is_lstm)
-            out, _ = self.rnn(embedded, rnn_state)
-            return self._attend(out, self._keys(extra), enc)[0]
+            out, _ = self.rnn(embedded, state.rnn)
+            return self._attend(out, self._keys(state), enc)[0]
         features = []
         for step_embedded in embedded.unbind(1):  # unbind: one backward op, not T
             step_features, state, _ = self._step(step_embedded, state, enc)

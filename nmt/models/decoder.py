@@ -4,7 +4,9 @@ Every decoder is a :class:`Decoder` and offers the same four calls, so that
 :class:`Seq2Seq`, training and search never need to know which architecture
 they drive:
 
-- ``init_state(enc)``: the state before the first target step;
+- ``init_state(enc, max_steps)``: the state before the first target step, for
+  at most ``max_steps`` calls of ``step`` (a Transformer sizes its key/value
+  cache by it; the RNNs need no bound);
 - ``step(y_prev, state, enc)``: one target step -> (features, state, attention);
 - ``forward_sequence(tgt_in, state, enc)``: every step under teacher forcing.
   When ``parallel_teacher_forcing`` is true no step reads an earlier step's
@@ -16,57 +18,99 @@ they drive:
 state); keeping ``project`` separate lets the caller run the big vocabulary
 projection once over all steps instead of once per step.
 
-A state may also carry per-sentence constants a decoder computes once per
-batch in ``init_state`` (Cho's summary c, the attention keys U_a h_j), laid
-out with the batch at dim 1 too, so that reordering rows keeps them aligned.
+A state is a dataclass owned by its decoder (:class:`RNNState` and its
+subclasses here); ``state.select(rows)`` takes batch rows of every tensor in
+it, which is how beam search reorders hypotheses and training drops finished
+sentences.  A state may also carry per-sentence constants a decoder computes
+once per batch in ``init_state`` (Cho's summary c, the attention keys U_a
+h_j), laid out with the batch at dim 1 too, so that reordering rows keeps
+them aligned.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 import torch
 from torch import Tensor, nn
 
 from nmt.config import CellType, ChoContext, ChoSummary, Readout
 from nmt.models.encoder import EncoderOutput, make_rnn
+from nmt.models.interface import Selectable
 
-# A decoder state: a tuple of tensors whose batch dimension is dim 1 (RNN layout).
-State = tuple[Tensor, ...]
 # What nn.RNN/nn.GRU take (h) or nn.LSTM takes ((h, c)), each (L, B, H).
-RNNState = Tensor | tuple[Tensor, Tensor]
+TorchRNNState = Tensor | tuple[Tensor, Tensor]
+S = TypeVar("S", bound="RNNState")
+StateT = TypeVar("StateT", bound=Selectable)
 
 
-def select_state(state: State, rows: Tensor | slice) -> State:
-    """Batch rows ``rows`` of every tensor in a state, contiguous as the RNNs want:
-    an index (B',) (beam search reorders and copies rows) or a slice (training
-    keeps the first B' sentences)."""
+def _rows(tensor: Tensor, rows: Tensor | slice) -> Tensor:
+    """Batch rows (dim 1) of a state tensor, contiguous as the RNNs want: an index
+    (B',) (beam search reorders and copies rows) or a slice (training keeps
+    the first B' sentences)."""
     if isinstance(rows, slice):
-        return tuple(t[:, rows].contiguous() for t in state)
-    return tuple(t.index_select(1, rows) for t in state)
+        return tensor[:, rows].contiguous()
+    return tensor.index_select(1, rows)
 
 
-def split_state(state: State, is_lstm: bool) -> tuple[RNNState, State]:
-    """A decoder state -> the RNN's own state and the decoder's extra tensors."""
-    if is_lstm:
-        return (state[0], state[1]), state[2:]
-    return state[0], state[1:]
+@dataclass
+class RNNState:
+    """A recurrent decoder's state: h (L, B, H) and an LSTM's memory cells
+    (L, B, H) or None.  Subclasses add what their decoder carries, every tensor
+    with the batch at dim 1."""
+
+    hidden: Tensor
+    cell: Tensor | None
+
+    def select(self: S, rows: Tensor | slice) -> S:
+        """The state of batch rows ``rows`` only (B -> B' rows, repeats allowed)."""
+        changes = {}
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if isinstance(value, Tensor):
+                changes[field.name] = _rows(value, rows)
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def rnn(self) -> TorchRNNState:
+        """What the torch RNN takes: h, or (h, c) for an LSTM."""
+        return self.hidden if self.cell is None else (self.hidden, self.cell)
+
+    def advanced(self: S, rnn_state: TorchRNNState) -> S:
+        """A new state with the RNN's new (h[, c]) and the other fields kept."""
+        hidden, cell = _h_and_c(rnn_state)
+        return dataclasses.replace(self, hidden=hidden, cell=cell)
 
 
-def join_state(rnn_state: RNNState, extra: State = ()) -> State:
-    """Inverse of :func:`split_state`."""
-    head = rnn_state if isinstance(rnn_state, tuple) else (rnn_state,)
-    return (*head, *extra)
+def _h_and_c(rnn_state: TorchRNNState) -> tuple[Tensor, Tensor | None]:
+    return rnn_state if isinstance(rnn_state, tuple) else (rnn_state, None)
 
 
-def top_hidden(rnn_state: RNNState) -> Tensor:
+def rnn_start(rnn_state: TorchRNNState) -> RNNState:
+    """A plain :class:`RNNState` from what a torch RNN takes."""
+    hidden, cell = _h_and_c(rnn_state)
+    return RNNState(hidden=hidden, cell=cell)
+
+
+@dataclass
+class ChoState(RNNState):
+    """Cho's decoder state: the RNN's, and the summary c (1, B, H)."""
+
+    summary: Tensor
+
+
+def top_hidden(rnn_state: TorchRNNState) -> Tensor:
     """The top layer's hidden state (B, H)."""
     hidden = rnn_state[0] if isinstance(rnn_state, tuple) else rnn_state
     return hidden[-1]
 
 
-def layered_start(proj: nn.Linear, summary: Tensor, num_layers: int, is_lstm: bool) -> RNNState:
+def layered_start(
+    proj: nn.Linear, summary: Tensor, num_layers: int, is_lstm: bool
+) -> TorchRNNState:
     """tanh(W summary) split into one start state per layer: (B, D) -> (L, B, H),
     where ``proj`` maps D -> L*H (Cho et al. 2014, appendix A.2, and Bahdanau et
     al. 2015, appendix A.2.2, start a one-layer decoder this way; each extra
@@ -122,14 +166,15 @@ class Bridge(nn.Module):
         return state if self.proj is None else torch.tanh(self.proj(state))
 
 
-def bridged_start(enc: EncoderOutput, bridge_h: Bridge, bridge_c: Bridge | None) -> RNNState:
+def bridged_start(enc: EncoderOutput, bridge_h: Bridge, bridge_c: Bridge | None) -> TorchRNNState:
     """The encoder's final state of each layer, bridged: (L, B, K) -> (L, B, H),
     and an LSTM's memory cells (``bridge_c``; zeros when the encoder has none),
     as Sutskever et al. 2014 start the decoder."""
-    hidden = bridge_h(enc.hidden).contiguous()
+    final = enc.final_hidden()
+    hidden = bridge_h(final).contiguous()
     if bridge_c is None:
         return hidden
-    cell = enc.cell if enc.cell is not None else torch.zeros_like(enc.hidden)
+    cell = enc.cell if enc.cell is not None else torch.zeros_like(final)
     return hidden, bridge_c(cell).contiguous()
 
 
@@ -141,14 +186,14 @@ class DecoderSpec:
     emb_dim: int  # E
     hidden_dim: int  # H: the RNN's size, and the features' size
     num_layers: int  # L
-    cell: CellType
+    cell: CellType | None  # None: the decoder has no RNN (the Transformer)
     dropout: float  # on embeddings and features, and between RNN layers
     pad_idx: int  # the target padding id (its embedding stays zero)
     enc_dim: int  # K: the encoder's output size, D*H_enc
     tie_embeddings: bool  # the output layer shares the embedding matrix (needs H == E)
 
 
-class Decoder(nn.Module, ABC):
+class Decoder(nn.Module, ABC, Generic[StateT]):
     """What every decoder shares: the target embedding E (V, E), the dropout,
     the output layer W_o (H -> V) with its tying, and ``project``.
 
@@ -178,6 +223,7 @@ class Decoder(nn.Module, ABC):
     def _make_rnn(self, input_size: int) -> nn.RNNBase:
         """The decoder's RNN over inputs of ``input_size``: (B, T, I) -> (B, T, H)."""
         spec = self.spec
+        assert spec.cell is not None, "a decoder with an RNN needs model.cell"
         return make_rnn(
             spec.cell,
             input_size=input_size,
@@ -207,25 +253,26 @@ class Decoder(nn.Module, ABC):
         return self.output(features)
 
     @abstractmethod
-    def init_state(self, enc: EncoderOutput) -> State:
-        """The state before the first target step."""
+    def init_state(self, enc: EncoderOutput, max_steps: int = 0) -> StateT:
+        """The state before the first target step, for up to ``max_steps`` steps
+        (0: for ``forward_sequence`` only)."""
 
     @abstractmethod
     def step(
-        self, y_prev: Tensor, state: State, enc: EncoderOutput
-    ) -> tuple[Tensor, State, Tensor | None]:
+        self, y_prev: Tensor, state: StateT, enc: EncoderOutput
+    ) -> tuple[Tensor, StateT, Tensor | None]:
         """y_prev (B,) -> features (B, H), new state, attention weights (B, S) or None."""
 
     @abstractmethod
-    def forward_sequence(self, tgt_in: Tensor, state: State, enc: EncoderOutput) -> Tensor:
+    def forward_sequence(self, tgt_in: Tensor, state: StateT, enc: EncoderOutput) -> Tensor:
         """Teacher forcing over tgt_in (B, T) -> features (B, T, H), as ``step`` gives them."""
 
 
-class RNNDecoder(Decoder):
+class RNNDecoder(Decoder[RNNState]):
     """Sutskever et al. 2014 (sec. 2): an RNN language model over the target,
     conditioned on the source only through its initial state.
 
-    State: (h (L, B, H), [cell (L, B, H)]).
+    State: :class:`RNNState` (h, [cell]).
     Shapes: y_prev (B,), tgt_in (B, T), features (B, [T,] H), logits (B, [T,] V).
     """
 
@@ -240,25 +287,25 @@ class RNNDecoder(Decoder):
         )
         self._add_output()
 
-    def init_state(self, enc: EncoderOutput) -> State:
-        return join_state(bridged_start(enc, self.bridge_h, self.bridge_c))
+    def init_state(self, enc: EncoderOutput, max_steps: int = 0) -> RNNState:
+        return rnn_start(bridged_start(enc, self.bridge_h, self.bridge_c))
 
-    def _run(self, tokens: Tensor, state: State) -> tuple[Tensor, State]:
+    def _run(self, tokens: Tensor, state: RNNState) -> tuple[Tensor, RNNState]:
         """tokens (B, T) -> features (B, T, H) and the state after step T."""
-        out, new_state = self.rnn(self.embed(tokens), split_state(state, self.is_lstm)[0])
-        return self.dropout(out), join_state(new_state)
+        out, new_state = self.rnn(self.embed(tokens), state.rnn)
+        return self.dropout(out), state.advanced(new_state)
 
     def step(
-        self, y_prev: Tensor, state: State, enc: EncoderOutput
-    ) -> tuple[Tensor, State, Tensor | None]:
+        self, y_prev: Tensor, state: RNNState, enc: EncoderOutput
+    ) -> tuple[Tensor, RNNState, Tensor | None]:
         out, state = self._run(y_prev[:, None], state)
         return out[:, 0], state, None
 
-    def forward_sequence(self, tgt_in: Tensor, state: State, enc: EncoderOutput) -> Tensor:
+    def forward_sequence(self, tgt_in: Tensor, state: RNNState, enc: EncoderOutput) -> Tensor:
         return self._run(tgt_in, state)[0]
 
 
-class ChoDecoder(Decoder):
+class ChoDecoder(Decoder[ChoState]):
     """Cho et al. 2014 RNN Encoder-Decoder (sec. 2.2 and appendix A).
 
     The encoder's final top-layer state becomes one summary vector
@@ -280,7 +327,7 @@ class ChoDecoder(Decoder):
     forcing runs the RNN over the whole target in one call.  An LSTM's memory
     cells start at zero.
 
-    State: (h (L, B, H), [cell (L, B, H)], c (1, B, H)).
+    State: :class:`ChoState` (h, [cell], c (1, B, H)).
     Shapes: y_prev (B,), tgt_in (B, T), features (B, [T,] H), logits (B, [T,] V).
     """
 
@@ -311,36 +358,38 @@ class ChoDecoder(Decoder):
         direct = context == ChoContext.step_output and self.readout is None
         self._add_output(out_dim if direct else hidden)
 
-    def init_state(self, enc: EncoderOutput) -> State:
-        """c = tanh(V h_N) from enc.hidden[-1] (B, D*H_enc) and h'_0 = tanh(V' c);
-        or (``summary=final``) h'_0 = the bridged final states, c = h'_0's top layer."""
+    def init_state(self, enc: EncoderOutput, max_steps: int = 0) -> ChoState:
+        """c = tanh(V h_N) from the top layer's final state (B, D*H_enc) and
+        h'_0 = tanh(V' c); or (``summary=final``) h'_0 = the bridged final
+        states, c = h'_0's top layer."""
         if not self.projected:
             rnn_state = bridged_start(enc, self.bridge_h, self.bridge_c)
-            return join_state(rnn_state, (top_hidden(rnn_state)[None],))
-        summary = torch.tanh(self.summary(enc.hidden[-1]))  # (B, H)
-        rnn_state = layered_start(self.init_proj, summary, self.num_layers, self.is_lstm)
-        return join_state(rnn_state, (summary[None],))
+            summary = top_hidden(rnn_state)
+        else:
+            summary = torch.tanh(self.summary(enc.final_hidden()[-1]))  # (B, H)
+            rnn_state = layered_start(self.init_proj, summary, self.num_layers, self.is_lstm)
+        start = rnn_start(rnn_state)
+        return ChoState(hidden=start.hidden, cell=start.cell, summary=summary[None])
 
-    def _run(self, tokens: Tensor, state: State) -> tuple[Tensor, State]:
+    def _run(self, tokens: Tensor, state: ChoState) -> tuple[Tensor, ChoState]:
         """tokens (B, T) -> features (B, T, H) and the state after step T."""
-        rnn_state, extra = split_state(state, self.is_lstm)
-        summary = extra[0][0]  # (B, H)
+        summary = state.summary[0]  # (B, H)
         embedded = self.embed(tokens)
         repeated = summary[:, None, :].expand(-1, tokens.size(1), -1)
         inputs = (
             embedded if self.context == ChoContext.init else torch.cat([embedded, repeated], -1)
         )
-        out, new_rnn_state = self.rnn(inputs, rnn_state)
+        out, new_rnn_state = self.rnn(inputs, state.rnn)
         if self.context != ChoContext.step_output:
-            return self.dropout(out), join_state(new_rnn_state, extra)
+            return self.dropout(out), state.advanced(new_rnn_state)
         features = self._read_out(self.readout, torch.cat([out, embedded, repeated], dim=-1))
-        return features, join_state(new_rnn_state, extra)
+        return features, state.advanced(new_rnn_state)
 
     def step(
-        self, y_prev: Tensor, state: State, enc: EncoderOutput
-    ) -> tuple[Tensor, State, Tensor | None]:
+        self, y_prev: Tensor, state: ChoState, enc: EncoderOutput
+    ) -> tuple[Tensor, ChoState, Tensor | None]:
         features, state = self._run(y_prev[:, None], state)
         return features[:, 0], state, None
 
-    def forward_sequence(self, tgt_in: Tensor, state: State, enc: EncoderOutput) -> Tensor:
+    def forward_sequence(self, tgt_in: Tensor, state: ChoState, enc: EncoderOutput) -> Tensor:
         return self._run(tgt_in, state)[0]

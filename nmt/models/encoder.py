@@ -43,19 +43,27 @@ def make_rnn(
 class EncoderOutput:
     """What the decoder may read from the encoder.
 
-    outputs: (B, S, D*H) states of the last layer, zeros at padded positions.
+    outputs: (B, S, K) states of the last layer (K = D*H for an RNN), zeros at
+        padded positions.
     mask: (B, S) bool, True on real source tokens.
-    hidden: (L, B, D*H) final state of each layer, both directions concatenated.
-    cell: (L, B, D*H) final LSTM memory cells, or None for RNN/GRU.
+    hidden: (L, B, D*H) an RNN encoder's final state of each layer, both
+        directions concatenated; None for encoders without one (the Transformer).
+    cell: (L, B, D*H) final LSTM memory cells, or None.
     """
 
     outputs: Tensor
     mask: Tensor
-    hidden: Tensor
-    cell: Tensor | None
+    hidden: Tensor | None = None
+    cell: Tensor | None = None
 
     # Fields laid out like RNN states, batch at dim 1; the others have it at dim 0.
     _BATCH_AT_DIM_1: ClassVar[frozenset[str]] = frozenset({"hidden", "cell"})
+
+    def final_hidden(self) -> Tensor:
+        """``hidden``, which the recurrent decoders start from; refused when absent."""
+        if self.hidden is None:
+            raise ValueError("this decoder starts from an RNN encoder's final states")
+        return self.hidden
 
     def select(self, rows: Tensor | slice) -> EncoderOutput:
         """The same encoding for batch rows ``rows`` only, B -> B' rows.

@@ -1,9 +1,9 @@
 """Several trained models decoding as one.
 
-:class:`Ensemble` offers the interface the search code calls on a
-:class:`~nmt.models.seq2seq.Seq2Seq` (``encode``, ``init_state``,
-``decode_step``, ``reorder_state``, ``forward``), so greedy, beam search,
-sampling and the evaluation loss run on it unchanged.  At every step each
+:class:`Ensemble` is a :class:`~nmt.models.interface.DecodingModel`
+(``encode``, ``init_state``, ``decode_step``, ``reorder_state``, ``forward``),
+so greedy, beam search, sampling and the evaluation loss run on it as on one
+model.  At every step each
 member gives its log-probabilities log p_m(y | y_<t, x) over the shared
 target vocabulary, and the ensemble returns their mean
 
@@ -17,11 +17,12 @@ target vocabularies (the loader checks), not the same architecture.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from nmt.models.decoder import State, select_state
 from nmt.models.encoder import EncoderOutput
 from nmt.models.seq2seq import Seq2Seq
 
@@ -37,12 +38,18 @@ class EnsembleEncoding:
         return EnsembleEncoding([part.select(rows) for part in self.parts])
 
 
+@dataclass
+class EnsembleState:
+    """The members' decoder states, in member order (each of its own type)."""
+
+    parts: list[Any]
+
+
 class Ensemble(nn.Module):
     """M models over one vocabulary pair, decoding with their mean log-probabilities.
 
-    The decoder state is the members' states laid end to end in one tuple
-    (every tensor has the batch at dim 1, as each member's own), so that
-    :meth:`reorder_state` is the members' own row selection.
+    The state is each member's own state; :meth:`reorder_state` asks each
+    member to reorder its own.
     """
 
     def __init__(self, models: Sequence[Seq2Seq]) -> None:
@@ -52,7 +59,6 @@ class Ensemble(nn.Module):
         self.members = nn.ModuleList(models)
         self.src_pad = models[0].src_pad
         self.tgt_pad = models[0].tgt_pad
-        self._state_sizes: list[int] = []
 
     def _models(self) -> list[Seq2Seq]:
         return list(self.members)  # type: ignore[arg-type]
@@ -60,37 +66,29 @@ class Ensemble(nn.Module):
     def encode(self, src: Tensor, src_lengths: Tensor) -> EnsembleEncoding:
         return EnsembleEncoding([m.encode(src, src_lengths) for m in self._models()])
 
-    def init_state(self, enc: EnsembleEncoding) -> State:
-        states = [m.init_state(e) for m, e in zip(self._models(), enc.parts, strict=True)]
-        self._state_sizes = [len(s) for s in states]
-        return tuple(t for s in states for t in s)
-
-    def _split(self, state: State) -> list[State]:
-        parts, start = [], 0
-        for size in self._state_sizes:
-            parts.append(state[start : start + size])
-            start += size
-        return parts
+    def init_state(self, enc: EnsembleEncoding, max_steps: int = 0) -> EnsembleState:
+        members = zip(self._models(), enc.parts, strict=True)
+        return EnsembleState([m.init_state(e, max_steps) for m, e in members])
 
     def decode_step(
-        self, y_prev: Tensor, state: State, enc: EnsembleEncoding
-    ) -> tuple[Tensor, State, Tensor | None]:
-        """One step: y_prev (B,) -> mean log-probabilities (B, V), the new joint
-        state, and the members' mean attention (B, S), or None when the first
+        self, y_prev: Tensor, state: EnsembleState, enc: EnsembleEncoding
+    ) -> tuple[Tensor, EnsembleState, Tensor | None]:
+        """One step: y_prev (B,) -> mean log-probabilities (B, V), the members'
+        new states, and their mean attention (B, S), or None when the first
         member has none."""
         log_probs, states, attns = [], [], []
-        members = zip(self._models(), self._split(state), enc.parts, strict=True)
+        members = zip(self._models(), state.parts, enc.parts, strict=True)
         for model, part, enc_part in members:
             logits, new_state, attn = model.decode_step(y_prev, part, enc_part)
             log_probs.append(torch.log_softmax(logits.float(), dim=-1))
             states.append(new_state)
             attns.append(attn)
-        return _mean(log_probs), tuple(t for s in states for t in s), _mean_attention(attns)
+        return _mean(log_probs), EnsembleState(states), _mean_attention(attns)
 
-    @staticmethod
-    def reorder_state(state: State, index: Tensor) -> State:
-        """Batch rows ``index`` (B',) of the joint state."""
-        return select_state(state, index)
+    def reorder_state(self, state: EnsembleState, rows: Tensor) -> EnsembleState:
+        """Batch rows ``rows`` (B',) of every member's state, each reordered by its model."""
+        members = zip(self._models(), state.parts, strict=True)
+        return EnsembleState([m.reorder_state(part, rows) for m, part in members])
 
     def forward(
         self, src: Tensor, src_lengths: Tensor, tgt_in: Tensor, teacher_forcing: float = 1.0

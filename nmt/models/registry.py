@@ -49,7 +49,7 @@ def register_model(arch: str) -> Callable[[F], F]:
 
 def _load_builtin() -> None:
     # Importing the modules runs their @register_model decorators.
-    from nmt.models import archs  # noqa: F401
+    from nmt.models import archs, transformer  # noqa: F401
 
 
 def registered_archs() -> list[str]:

@@ -9,12 +9,16 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
 from nmt.config import InitKind
-from nmt.models.decoder import Decoder, State, select_state
+from nmt.models.decoder import Decoder
 from nmt.models.encoder import EncoderOutput
 
 
 class Seq2Seq(nn.Module):
     """Encoder + decoder.  Works on integer ids only; knows nothing of text.
+
+    It is a :class:`~nmt.models.interface.DecodingModel` over its encoder's
+    :class:`EncoderOutput` and its decoder's own state (whatever type the
+    decoder defines), which the decoder's state reorders itself.
 
     ``forward`` returns logits (B, T, V) for targets ``tgt_in`` (B, T), which
     start with ``<bos>``.  With ``teacher_forcing < 1`` each sentence, at each
@@ -24,7 +28,9 @@ class Seq2Seq(nn.Module):
 
     encoder: Any  # an nn.Module: (src, src_lengths) -> EncoderOutput
 
-    def __init__(self, *, encoder: nn.Module, decoder: Decoder, src_pad: int, tgt_pad: int):
+    def __init__(
+        self, *, encoder: nn.Module, decoder: Decoder[Any], src_pad: int, tgt_pad: int
+    ) -> None:
         super().__init__()
         self.encoder = encoder
         self.decoder = decoder
@@ -34,28 +40,29 @@ class Seq2Seq(nn.Module):
     def encode(self, src: Tensor, src_lengths: Tensor) -> EncoderOutput:
         return self.encoder(src, src_lengths)
 
-    def init_state(self, enc: EncoderOutput) -> State:
-        return self.decoder.init_state(enc)
+    def init_state(self, enc: EncoderOutput, max_steps: int = 0) -> Any:
+        """The decoder's state before the first of at most ``max_steps`` steps."""
+        return self.decoder.init_state(enc, max_steps)
 
     def decode_step(
-        self, y_prev: Tensor, state: State, enc: EncoderOutput
-    ) -> tuple[Tensor, State, Tensor | None]:
+        self, y_prev: Tensor, state: Any, enc: EncoderOutput
+    ) -> tuple[Tensor, Any, Tensor | None]:
         """One step: y_prev (B,) -> logits (B, V), new state, attention (B, S) or None."""
         features, state, attn = self.decoder.step(y_prev, state, enc)
         return self.decoder.project(features), state, attn
 
-    @staticmethod
-    def reorder_state(state: State, index: Tensor) -> State:
-        """Batch rows ``index`` (B',) of a state, in that order (repeats allowed)."""
-        return select_state(state, index)
+    def reorder_state(self, state: Any, rows: Tensor) -> Any:
+        """Batch rows ``rows`` (B',) of a state, in that order (repeats allowed)."""
+        return state.select(rows)
 
     def forward(
         self, src: Tensor, src_lengths: Tensor, tgt_in: Tensor, teacher_forcing: float = 1.0
     ) -> Tensor:
         enc = self.encode(src, src_lengths)
-        state = self.decoder.init_state(enc)
         if teacher_forcing >= 1.0:
+            state = self.decoder.init_state(enc)
             return self.decoder.project(self.decoder.forward_sequence(tgt_in, state, enc))
+        state = self.decoder.init_state(enc, tgt_in.size(1))
         return self._forward_sampled(tgt_in, state, enc, teacher_forcing)
 
     def forward_packed(
@@ -79,16 +86,16 @@ class Seq2Seq(nn.Module):
         index = pack_padded_sequence(positions, host_lengths, batch_first=True).data
         src, src_lengths, tgt_in = (t.index_select(0, order) for t in (src, src_lengths, tgt_in))
         enc = self.encode(src, src_lengths)
-        state = self.decoder.init_state(enc)
         if teacher_forcing >= 1.0 and self.decoder.parallel_teacher_forcing:
-            features = self.decoder.forward_sequence(tgt_in, state, enc)
+            features = self.decoder.forward_sequence(tgt_in, self.decoder.init_state(enc), enc)
             packed = pack_padded_sequence(features, host_lengths, batch_first=True).data
             return self.decoder.project(packed), index
         batch_sizes = (torch.arange(int(host_lengths[0]))[:, None] < host_lengths).sum(1)
+        state = self.decoder.init_state(enc, width)
         return self._packed_steps(tgt_in, state, enc, batch_sizes.tolist(), teacher_forcing), index
 
     def _packed_steps(
-        self, tgt_in: Tensor, state: State, enc: EncoderOutput, sizes: list[int], ratio: float
+        self, tgt_in: Tensor, state: Any, enc: EncoderOutput, sizes: list[int], ratio: float
     ) -> Tensor:
         """Step loop over length-sorted rows; step t runs the first ``sizes[t]``."""
         sampled = ratio < 1.0
@@ -97,7 +104,7 @@ class Seq2Seq(nn.Module):
         outputs = []
         for t, rows in enumerate(sizes):
             if rows < y.size(0):  # the longest ``rows`` sentences go on; views, no copies
-                state, enc, y = select_state(state, slice(rows)), enc.select(slice(rows)), y[:rows]
+                state, enc, y = state.select(slice(rows)), enc.select(slice(rows)), y[:rows]
             out, state, _ = self.decoder.step(y, state, enc)
             if use_gold is not None:
                 out = self.decoder.project(out)
@@ -110,7 +117,7 @@ class Seq2Seq(nn.Module):
         return stacked if sampled else self.decoder.project(stacked)
 
     def _forward_sampled(
-        self, tgt_in: Tensor, state: State, enc: EncoderOutput, ratio: float
+        self, tgt_in: Tensor, state: Any, enc: EncoderOutput, ratio: float
     ) -> Tensor:
         # The coin flips are drawn up front, on the device: no host sync per step.
         use_gold = torch.rand(tgt_in.shape, device=tgt_in.device) < ratio

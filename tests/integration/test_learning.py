@@ -14,7 +14,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from nmt.config import MODEL_CONFIGS, CellType, InitKind, ModelConfig
+from nmt.config import MODEL_CONFIGS, CellType, InitKind, ModelConfig, TransformerConfig
 from nmt.models.registry import VocabSizes, build_model, registered_archs
 from nmt.models.seq2seq import Seq2Seq
 
@@ -51,6 +51,15 @@ def synthetic_batch(gen: torch.Generator, size: int, lengths: tuple[int, int], t
 
 
 def config(arch: str, *, emb_dim: int, hidden_dim: int) -> ModelConfig:
+    if arch == "transformer":
+        return TransformerConfig(
+            d_model=hidden_dim,
+            num_heads=4,
+            ffn_dim=2 * hidden_dim,
+            encoder_layers=2,
+            decoder_layers=2,
+            dropout=0.0,
+        )
     return MODEL_CONFIGS[arch](
         cell=CellType.gru,
         emb_dim=emb_dim,

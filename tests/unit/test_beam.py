@@ -10,12 +10,18 @@ import pytest
 import torch
 from torch import Tensor, nn
 
-from nmt.config import MODEL_CONFIGS, ConfigError, DecodingConfig, DecodingStrategy
+from nmt.config import (
+    MODEL_CONFIGS,
+    ConfigError,
+    DecodingConfig,
+    DecodingStrategy,
+    ModelConfig,
+    TransformerConfig,
+)
 from nmt.data.batching import collate
 from nmt.data.pipeline import TextPipeline
 from nmt.decoding.hypothesis import Hypothesis, length_penalty
 from nmt.decoding.search import search
-from nmt.models.decoder import State
 from nmt.models.encoder import EncoderOutput
 from nmt.models.registry import build_model, registered_archs
 from nmt.models.seq2seq import Seq2Seq
@@ -41,8 +47,21 @@ def run(model: nn.Module, sources: list[list[int]], decoding: DecodingConfig, **
 def tiny_model(arch: str, pipeline: TextPipeline, seed: int = 0) -> Seq2Seq:
     """An untrained small model of any registered architecture."""
     torch.manual_seed(seed)
-    cfg = MODEL_CONFIGS[arch](emb_dim=8, hidden_dim=8, num_layers=1, dropout=0.0)
+    if arch == "transformer":
+        cfg: ModelConfig = TransformerConfig(
+            d_model=8, num_heads=2, ffn_dim=16, encoder_layers=1, decoder_layers=2, dropout=0.0
+        )
+    else:
+        cfg = MODEL_CONFIGS[arch](emb_dim=8, hidden_dim=8, num_layers=1, dropout=0.0)
     return build_model(cfg, pipeline.vocab_sizes).eval()
+
+
+@dataclasses.dataclass
+class Counts:
+    """LengthChoice's state: tokens so far (B,) and each row's n (B,)."""
+
+    count: Tensor
+    n: Tensor
 
 
 class LengthChoice(nn.Module):
@@ -69,13 +88,17 @@ class LengthChoice(nn.Module):
             outputs=torch.zeros(batch, length, 1), mask=mask, hidden=first, cell=None
         )
 
-    def init_state(self, enc: EncoderOutput) -> State:
-        return (torch.zeros_like(enc.hidden), enc.hidden)  # tokens so far, n
+    def init_state(self, enc: EncoderOutput, max_steps: int = 0) -> Counts:
+        assert enc.hidden is not None
+        return Counts(torch.zeros_like(enc.hidden[0, :, 0]), enc.hidden[0, :, 0])
+
+    def reorder_state(self, state: Counts, rows: Tensor) -> Counts:
+        return Counts(state.count[rows], state.n[rows])
 
     def decode_step(
-        self, y: Tensor, state: State, enc: EncoderOutput
-    ) -> tuple[Tensor, State, Tensor]:
-        count, n = state[0][0, :, 0], state[1][0, :, 0]
+        self, y: Tensor, state: Counts, enc: EncoderOutput
+    ) -> tuple[Tensor, Counts, Tensor]:
+        count, n = state.count, state.n
         probs = torch.zeros(y.size(0), self.vocab_size)
         start, more = y == BOS, (y == A) & (count < n)
         probs[start, EOS], probs[start, A] = self.p_stop, 1 - self.p_stop
@@ -84,7 +107,7 @@ class LengthChoice(nn.Module):
         lengths = enc.mask.sum(1)
         at = torch.minimum(count.long(), lengths - 1)
         attention = nn.functional.one_hot(at, enc.mask.size(1)).float()
-        return probs.log(), (state[0] + 1, state[1]), attention
+        return probs.log(), Counts(count + 1, n), attention
 
 
 # ------------------------------------------------------------ beam 1 = greedy

@@ -58,7 +58,10 @@ def test_the_step_is_the_mean_of_the_members_log_probabilities(
     state = pair.init_state(enc)
     got, new_state, _ = pair.decode_step(y, state, enc)
     assert torch.allclose(got, (expected[0] + expected[1]) / 2, atol=1e-6)
-    assert len(new_state) == len(state) == 4  # two LSTM states (h, c), end to end
-    reordered = pair.reorder_state(new_state, torch.tensor([1, 1, 0]))
-    assert all(t.size(1) == 3 for t in reordered)
+    assert len(new_state.parts) == len(state.parts) == 2  # each member's own state
+    rows = torch.tensor([1, 1, 0])
+    reordered = pair.reorder_state(new_state, rows)  # each member reorders its own
+    after, _, _ = pair.decode_step(y, new_state, enc)
+    moved, _, _ = pair.decode_step(y[rows], reordered, enc.select(rows))
+    assert torch.allclose(moved, after[rows], atol=1e-6)
     assert torch.equal(enc.select(torch.tensor([1])).parts[1].outputs, enc.parts[1].outputs[1:])

@@ -14,7 +14,6 @@ from nmt.config import DecodingConfig, DecodingStrategy, TokenizerKind
 from nmt.data.pipeline import TextPipeline
 from nmt.data.tokenizer import Tokenizer
 from nmt.data.vocab import Vocab
-from nmt.models.decoder import State
 from nmt.models.encoder import EncoderOutput
 from nmt.translation import output_tokens, translate_nbest, translate_texts
 
@@ -49,18 +48,21 @@ class Scripted(nn.Module):
             outputs=torch.zeros(batch, length, 1), mask=mask, hidden=hidden, cell=None
         )
 
-    def init_state(self, enc: EncoderOutput) -> State:
-        return (torch.zeros_like(enc.hidden),)
+    def init_state(self, enc: EncoderOutput, max_steps: int = 0) -> int:
+        return 0  # the step: the same in every row
 
-    def decode_step(self, y: Tensor, state: State, enc: EncoderOutput):
-        step = int(state[0][0, 0, 0])
+    def reorder_state(self, state: int, rows: Tensor) -> int:
+        return state
+
+    def decode_step(self, y: Tensor, state: int, enc: EncoderOutput):
+        step = state
         token = self.script[step] if step < len(self.script) else self.eos
         logits = torch.full((y.size(0), 10), -10.0)
         logits[:, token] = 10.0
         look = min(self.looks[min(step, len(self.looks) - 1)], enc.mask.size(1) - 1)
         attn = torch.zeros(enc.mask.shape)
         attn[:, look] = 1.0
-        return logits, (state[0] + 1,), attn if self.attention else None
+        return logits, step + 1, attn if self.attention else None
 
 
 def decoding(replace_unk: bool = True, **options: object) -> DecodingConfig:

@@ -122,7 +122,7 @@ def test_bahdanau_seed_is_the_tutorials_attention_model(
     lengths = torch.tensor([4, 2])
     with torch.no_grad():
         enc = model.encode(src, lengths)
-        s0 = model.init_state(enc)[0][0]  # (B, H)
+        s0 = model.init_state(enc).hidden[0]  # (B, H)
         forward_last = enc.outputs[torch.arange(2), lengths - 1, :5]
         backward_first = enc.outputs[:, 0, 5:]
         summary = torch.cat([forward_last, backward_first], -1)
@@ -140,9 +140,10 @@ def test_cho_seed_starts_from_the_encoders_final_state(
     src = torch.tensor([[4, 5, 6, 7], [8, 9, 1, 1]])
     with torch.no_grad():
         enc = model.encode(src, torch.tensor([4, 2]))
-        hidden, summary = model.init_state(enc)
-    torch.testing.assert_close(hidden, enc.hidden)  # s_0 = h_N
-    torch.testing.assert_close(summary[0], enc.hidden[-1])  # c = h_N
+        state = model.init_state(enc)
+    assert enc.hidden is not None
+    torch.testing.assert_close(state.hidden, enc.hidden)  # s_0 = h_N
+    torch.testing.assert_close(state.summary[0], enc.hidden[-1])  # c = h_N
 
 
 @pytest.mark.parametrize(
