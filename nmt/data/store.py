@@ -312,6 +312,8 @@ class _Build:
     def _tokenize(
         self, split: str, raw: Any, tokenizers: tuple[Tokenizer, Tokenizer], work: Path
     ) -> Any:
+        if len(raw) == 0:
+            raise DataError(f"{describe_split(self.cfg.data, split, 'src')} is empty")
         log.info("prepare: tokenizing %s (%s pairs)", split, f"{len(raw):,}")
         state = (tokenizers[0].to_dict(), tokenizers[1].to_dict())
         data = _map(
@@ -320,7 +322,8 @@ class _Build:
         )  # fmt: skip
         for side in ("src", "tgt"):
             if not _lengths(data, f"{side}_len").any():
-                raise DataError(f"{describe_split(self.cfg.data, split, side)} holds no text")
+                where = describe_split(self.cfg.data, split, side)
+                raise DataError(f"{where} holds only blank lines (or text the cleaning removes)")
         return data
 
     def _fit(

@@ -33,7 +33,7 @@ def test_sentencepiece_run_on_user_files(synthetic_corpus, tmp_path: Path) -> No
             "trainer.batch_size=32",
             "trainer.device=cpu",
             "decoding.max_len=12",
-            f"data.cache_dir={tmp_path / 'cache'}",
+            f"data.subword_dir={tmp_path / 'cache' / 'sentencepiece'}",
             f"hydra.run.dir={run_dir}",
             cwd=tmp_path,
         )
@@ -78,7 +78,7 @@ def test_sentencepiece_run_on_user_files(synthetic_corpus, tmp_path: Path) -> No
             "tokenizer=sentencepiece",
             "tokenizer.vocab_size=300",
             "splits=[train,val]",
-            f"data.cache_dir={tmp_path / 'cache'}",
+            f"data.subword_dir={tmp_path / 'cache' / 'sentencepiece'}",
             cwd=tmp_path,
         )
     )
