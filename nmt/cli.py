@@ -24,7 +24,9 @@ from nmt.config import (
     AverageConfig,
     ConfigError,
     DataCommandConfig,
+    DecodingConfig,
     EvaluateConfig,
+    ModelUseConfig,
     ServeConfig,
     TrainConfig,
     TranslateConfig,
@@ -64,6 +66,24 @@ def parallel_jobs(hydra_cfg: Any) -> int:
     return n_jobs if n_jobs > 0 else max(1, cpu_cores() + 1 + n_jobs)
 
 
+def mark_decoding_keys(cfg: DictConfig, hydra_cfg: Any) -> None:
+    """Tell a model-using command which decoding the command line asked for
+    (see ModelUseConfig): a preset (``decoding=NAME``) leaves ``decoding`` as
+    composed; otherwise ``decoding_keys`` gets the ``decoding.KEY=VALUE``
+    pairs given (none: ``{}``), to go on top of the checkpoint's recipe, and
+    ``decoding`` goes back to the defaults so that the keys are checked
+    together with the recipe, not with today's default."""
+    if hydra_cfg.runtime.choices.get("decoding") is not None:
+        return
+    names = [o.lstrip("+~").split("=", 1)[0] for o in hydra_cfg.overrides.task]
+    keys = [n.split(".", 1)[1] for n in names if n.startswith("decoding.")]
+    given = OmegaConf.to_container(cfg.decoding, enum_to_str=True)
+    assert isinstance(given, dict)
+    with open_dict(cfg):
+        cfg.decoding_keys = {key: given.get(key) for key in keys}
+        cfg.decoding = OmegaConf.structured(DecodingConfig)
+
+
 def _run(command: str, cfg: DictConfig, schema: type, body: Callable[[Any, Path], Any]) -> None:
     """Convert the config, run the command, turn known errors into one line."""
     from nmt.checkpoint import CheckpointError
@@ -73,11 +93,13 @@ def _run(command: str, cfg: DictConfig, schema: type, body: Callable[[Any, Path]
 
     setup_logging()
     typed: Any = None
+    hydra_cfg = HydraConfig.get()
     try:
+        if issubclass(schema, ModelUseConfig):
+            mark_decoding_keys(cfg, hydra_cfg)
         typed = to_dataclass(cfg, schema)
     except (ConfigError, OmegaConfBaseException) as exc:
         _fail(command, str(exc))
-    hydra_cfg = HydraConfig.get()
     if hasattr(typed, "threads"):
         threads = set_threads(typed.threads, parallel_jobs(hydra_cfg))
         logging.getLogger("nmt").debug("torch CPU threads: %d", threads)  # stderr stays clean

@@ -17,7 +17,10 @@ from nmt.config import (
     ConfigError,
     DataSource,
     DecodingConfig,
+    ModelUseConfig,
     TrainConfig,
+    to_dataclass,
+    to_plain,
     train_config_from_dict,
 )
 from nmt.data.corpus import ParallelText, available_test_splits, load_split
@@ -41,6 +44,7 @@ class LoadedModel:
     train_config: TrainConfig
     path: Path
     paths: list[Path] = field(default_factory=list)
+    recipe_decoding: dict[str, Any] | None = None  # the checkpoint's "decoding" (None: older)
 
 
 def load_one(path: str | Path, device: torch.device) -> LoadedModel:
@@ -55,7 +59,7 @@ def load_one(path: str | Path, device: torch.device) -> LoadedModel:
     except (KeyError, ConfigError, RuntimeError) as exc:
         raise CheckpointError(f"{path}: checkpoint does not match this nmt ({exc})") from None
     model.to(device).eval()
-    return LoadedModel(model, pipeline, train_cfg, resolved, [resolved])
+    return LoadedModel(model, pipeline, train_cfg, resolved, [resolved], data.get("decoding"))
 
 
 def load_model(paths: str | Path | list[str], device: torch.device) -> LoadedModel:
@@ -71,9 +75,29 @@ def load_model(paths: str | Path | list[str], device: torch.device) -> LoadedMod
         _check_same_vocabularies(first, other)
     ensemble = Ensemble([m.model for m in members]).eval()
     model = cast(Seq2Seq, ensemble)  # duck-typed: the decoding interface of a Seq2Seq
+    files = [m.path for m in members]
     return LoadedModel(
-        model, first.pipeline, first.train_config, first.path, [m.path for m in members]
+        model, first.pipeline, first.train_config, first.path, files, first.recipe_decoding
     )
+
+
+def choose_decoding(cfg: ModelUseConfig, loaded: LoadedModel) -> tuple[DecodingConfig, str]:
+    """The decoding a command uses and where it came from (see ModelUseConfig):
+    the command line's preset, or the checkpoint's recipe (an ensemble: its
+    first member's; a checkpoint older than the stored recipe: today's
+    default) with the command line's ``decoding.KEY=VALUE`` on top."""
+    if cfg.decoding_keys is None:
+        return cfg.decoding, "command line"
+    if loaded.recipe_decoding is None:
+        base, source = to_plain(DecodingConfig()), "default (the checkpoint stores no recipe)"
+    else:
+        base, source = dict(loaded.recipe_decoding), "checkpoint (the training recipe)"
+    if len(loaded.paths) > 1 and loaded.recipe_decoding is not None:
+        source = "checkpoint (the first ensemble member's training recipe)"
+    if cfg.decoding_keys:
+        given = ", ".join(f"decoding.{key}" for key in cfg.decoding_keys)
+        source += f", with {given} from the command line"
+    return to_dataclass(base | cfg.decoding_keys, DecodingConfig), source
 
 
 def _check_same_vocabularies(first: LoadedModel, other: LoadedModel) -> None:

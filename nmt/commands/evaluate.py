@@ -8,7 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from nmt.commands.common import evaluate_and_write, load_model
+from nmt.commands.common import choose_decoding, evaluate_and_write, load_model
 from nmt.config import EvaluateConfig, checkpoint_list, to_plain
 from nmt.data.corpus import load_split, read_parallel
 from nmt.utils import pick_device
@@ -20,6 +20,8 @@ def run(cfg: EvaluateConfig, out_dir: Path | None = None) -> dict[str, Any]:
     """Evaluate; writes hypotheses.txt and report.json, returns the report."""
     device = pick_device(cfg.device)
     loaded = load_model(checkpoint_list(cfg.checkpoint), device)
+    decoding, source = choose_decoding(cfg, loaded)
+    log.info("decoding: %s, from the %s", decoding.strategy.value, source)
     if cfg.src and cfg.ref:
         data = read_parallel(cfg.src, cfg.ref)
         split = "files"
@@ -37,10 +39,11 @@ def run(cfg: EvaluateConfig, out_dir: Path | None = None) -> dict[str, Any]:
         "checkpoint": str(loaded.path)
         if len(loaded.paths) == 1
         else [str(p) for p in loaded.paths],
-        "decoding": to_plain(cfg.decoding),
+        "decoding": to_plain(decoding),
+        "decoding_source": source,
         "hypotheses": str(target / "hypotheses.txt"),
     }
-    report = evaluate_and_write(loaded, data, cfg.decoding, device, target, extra, progress=True)
+    report = evaluate_and_write(loaded, data, decoding, device, target, extra, progress=True)
     result = report.summary() | extra
     log.info("wrote %s and %s", target / "hypotheses.txt", target / "report.json")
     print(json.dumps(result))

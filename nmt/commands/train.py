@@ -167,7 +167,9 @@ def _train(cfg: TrainConfig, out_dir: Path, dist: Distributed) -> dict[str, Any]
         device=device,
         out_dir=out_dir,
         validate=make_validator(cfg, pipeline, device),
-        checkpoint_data={"config": to_plain(cfg), **pipeline.state()},
+        # "decoding": the recipe's, which evaluate/translate/serve decode with by default
+        checkpoint_data={"config": to_plain(cfg), "decoding": to_plain(cfg.decoding)}
+        | pipeline.state(),
         dist=dist,
     )
     if resume_path is not None:

@@ -16,12 +16,13 @@ import stat
 import sys
 import tempfile
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import IO
 
 import torch
 
-from nmt.commands.common import LoadedModel, load_model
+from nmt.commands.common import LoadedModel, choose_decoding, load_model
 from nmt.config import OutputFormat, TranslateConfig, checkpoint_list
 from nmt.plots import plot_attention
 from nmt.translation import Translation, translate_nbest
@@ -227,6 +228,9 @@ def run(cfg: TranslateConfig, out_dir: Path | None = None) -> int:
     check_output(cfg.output)
     device = pick_device(cfg.device)
     loaded = load_model(checkpoint_list(cfg.checkpoint), device)
+    decoding, source = choose_decoding(cfg, loaded)
+    log.info("decoding: %s, from the %s", decoding.strategy.value, source)
+    cfg = replace(cfg, decoding=decoding, decoding_keys=None)
     stream = is_stream(cfg.input)
     out = OutputFile(cfg.output)
     try:

@@ -45,11 +45,15 @@ class Engine:
     translate(lines, decoding, keep_attention) gives, per line, its n-best
     hypotheses, best first: objects with ``text``, ``score``, ``tokens``,
     ``src_tokens`` and ``attention`` (a (len(tokens), len(src_tokens)) tensor,
-    or None).  info: facts about the model for ``/info``.
+    or None).  info: facts about the model for ``/info``.  decoding: what a
+    request that names no strategy gets (None: the server config's), and
+    decoding_source where it came from.
     """
 
     translate: Callable[[list[str], DecodingConfig, bool], Sequence[Sequence[Any]]]
     info: dict[str, Any]
+    decoding: DecodingConfig | None = None
+    decoding_source: str = "command line"
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -162,8 +166,9 @@ def line_result(source: str, hyps: Sequence[Any], attention: bool) -> dict[str, 
     return result
 
 
-def server_facts(cfg: ServeConfig) -> dict[str, Any]:
-    """The limits and, per strategy, the options a request gets when it sets none."""
+def server_facts(cfg: ServeConfig, decoding_source: str) -> dict[str, Any]:
+    """The limits, the default decoding and where it came from, and, per
+    strategy, the options a request gets when it sets none."""
     limits = ("max_lines", "max_line_chars", "max_body_bytes", "max_beam_size", "max_n_best")
     defaults = {
         s.value: to_plain(decoding_for(TranslateRequest(text="", strategy=s.value), cfg))
@@ -171,7 +176,11 @@ def server_facts(cfg: ServeConfig) -> dict[str, Any]:
     }
     return {
         "limits": {key: getattr(cfg, key) for key in limits},
-        "decoding": {"default": cfg.decoding.strategy.value, "strategies": defaults},
+        "decoding": {
+            "default": cfg.decoding.strategy.value,
+            "source": decoding_source,
+            "strategies": defaults,
+        },
     }
 
 
@@ -192,6 +201,8 @@ async def answer_translate(
 
 
 def create_app(engine: Engine, cfg: ServeConfig) -> FastAPI:
+    if engine.decoding is not None:
+        cfg = dataclasses.replace(cfg, decoding=engine.decoding)
     batcher = MicroBatcher(
         engine.translate, wait_s=cfg.batch_wait_ms / 1000, max_lines=cfg.max_batch_lines
     )
@@ -204,7 +215,7 @@ def create_app(engine: Engine, cfg: ServeConfig) -> FastAPI:
     app = FastAPI(title="nmt", docs_url=None, redoc_url=None, lifespan=lifespan)
     app.state.batcher = batcher
     install_error_handlers(app)
-    info = engine.info | server_facts(cfg)
+    info = engine.info | server_facts(cfg, engine.decoding_source)
     schema = {"content": {"application/json": {"schema": TranslateRequest.model_json_schema()}}}
 
     @app.get("/health")
