@@ -24,6 +24,8 @@ from typing import Any
 
 import torch
 
+from nmt.files import AtomicOutput
+
 FORMAT = "nmt-checkpoint"
 VERSION = 1
 CHECKPOINTS = "checkpoints"  # the folder of a run dir that holds its checkpoints
@@ -36,25 +38,19 @@ class CheckpointError(Exception):
 
 
 def save_checkpoint(payload: dict[str, Any], path: str | Path) -> Path:
-    """Write ``payload`` to ``path`` through a temporary file and a rename.
+    """Write ``payload`` to ``path`` through a temporary file and a rename
+    (nmt.files.AtomicOutput: through a symlink, in place on a device).
 
     A run killed while saving leaves either the old file or the new one, never
     half of one.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     data = {"format": FORMAT, "version": VERSION, **payload}
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    out = AtomicOutput(path, binary=True, what="checkpoint")  # see nmt.files
     try:
-        with os.fdopen(fd, "wb") as handle:
-            torch.save(data, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+        torch.save(data, out.handle)
+        return out.commit(sync=True)
+    finally:
+        out.discard()
 
 
 def link_checkpoint(source: str | Path, target: str | Path) -> Path:

@@ -33,6 +33,7 @@ from nmt.config import (
     register_configs,
     to_dataclass,
 )
+from nmt.files import OutputError
 from nmt.utils import cpu_cores, set_threads, setup_logging
 
 CONFIG_PATH = "configs"
@@ -110,6 +111,28 @@ def _run(command: str, cfg: DictConfig, schema: type, body: Callable[[Any, Path]
         sys.exit(exc.exit_code)
     except (ConfigError, DataError, CheckpointError, InputError, TrainingError) as exc:
         _fail(command, str(exc))
+    except OutputError as exc:
+        _fail(command, str(exc))
+    except BrokenPipeError:
+        quiet_broken_pipe()
+    except OSError as exc:
+        _fail(command, os_error_line(exc))
+
+
+def os_error_line(exc: OSError) -> str:
+    """An OSError in one line: the file(s) and the system's reason."""
+    names = [str(n) for n in (exc.filename, exc.filename2) if n is not None]
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    return f"{' -> '.join(names)}: {reason}" if names else reason
+
+
+def quiet_broken_pipe() -> None:
+    """The reader of stdout went away (``nmt translate ... | head -1``): stop
+    without a word, as coreutils do, with the exit status a shell gives a
+    process that SIGPIPE ended (128 + 13)."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())  # no second error when Python flushes stdout at exit
+    sys.exit(141)
 
 
 class RunDirGuard(Callback):
@@ -136,6 +159,8 @@ class RunDirGuard(Callback):
             )
         except (RunDirError, CheckpointError) as exc:
             _fail("train", str(exc))
+        except OSError as exc:  # hydra.run.dir= a file, or under one; unwritable
+            _fail("train", f"hydra.run.dir={config.hydra.run.dir}: {os_error_line(exc)}")
 
 
 # added to `nmt train`'s overrides here, not in train.yaml: no YAML file names code
@@ -194,6 +219,33 @@ APPS: dict[str, Callable[[], None]] = {
 }
 
 
+# the groups of `nmt train` that must name an option (a recipe needs each)
+TRAIN_GROUPS = (
+    "data",
+    "tokenizer",
+    "vocab",
+    "model",
+    "optimizer",
+    "scheduler",
+    "trainer",
+    "decoding",
+    "experiment",
+)
+
+
+def refuse_null_groups(command: str, args: list[str]) -> None:
+    """``experiment=null`` (or another train group set to null) in one line,
+    before Hydra fails on it with a traceback."""
+    if command != "train":
+        return
+    for arg in args:
+        group, _, value = arg.lstrip("+").partition("=")
+        if group in TRAIN_GROUPS and value == "null":
+            _fail(
+                command, f"{group}=null: name one of nmt/configs/{group}/ (see `nmt train --help`)"
+            )
+
+
 def usage() -> str:
     lines = ["usage: nmt <command> [key=value ...] [hydra options]", "", "commands:"]
     lines += [f"  {name:<10} {text}" for name, text in COMMANDS.items()]
@@ -244,6 +296,7 @@ def main() -> None:
         print(f"nmt: unknown command {command!r}\n\n{usage()}", file=sys.stderr)
         sys.exit(2)
     rest = args[1:]
+    refuse_null_groups(command, rest)
     if command == "train":
         rest = with_overrides(rest, [RUN_DIR_GUARD, *worker_overrides(rest)])
     sys.argv = [f"nmt-{command}", *rest]

@@ -26,6 +26,7 @@ from nmt.config import (
 from nmt.data.corpus import ParallelText, available_test_splits, load_split
 from nmt.data.pipeline import TextPipeline
 from nmt.evaluation import EvalReport, evaluate
+from nmt.files import write_output
 from nmt.models.ensemble import Ensemble
 from nmt.models.registry import build_model
 from nmt.models.seq2seq import Seq2Seq
@@ -121,21 +122,30 @@ def evaluate_and_write(
     extra: dict[str, Any],
     *,
     progress: bool = False,
+    prefix: str = "",
 ) -> EvalReport:
     """Evaluate the model on ``data``; write its hypotheses and its report (the
-    summary plus ``extra``) to ``target``."""
+    summary plus ``extra``) to ``target`` (see :func:`write_report`)."""
     report = evaluate(
         loaded.model, loaded.pipeline, data.src, data.tgt, decoding, device, progress=progress
     )
-    write_report(target, report.summary() | extra, report.hypotheses)
+    write_report(target, report.summary() | extra, report.hypotheses, prefix)
     return report
 
 
-def write_report(target: Path, report: dict[str, Any], hypotheses: list[str]) -> None:
-    """``hypotheses.txt`` (one line per input line) and ``report.json`` in ``target``."""
-    target.mkdir(parents=True, exist_ok=True)
-    (target / "hypotheses.txt").write_text("".join(h + "\n" for h in hypotheses), encoding="utf-8")
-    (target / "report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+def report_files(target: Path, prefix: str = "") -> tuple[Path, Path]:
+    """``<prefix>hypotheses.txt`` and ``<prefix>report.json`` in ``target``."""
+    return target / f"{prefix}hypotheses.txt", target / f"{prefix}report.json"
+
+
+def write_report(
+    target: Path, report: dict[str, Any], hypotheses: list[str], prefix: str = ""
+) -> None:
+    """The hypotheses (one line per input line) and the report in ``target``
+    (see :func:`report_files`), written as nmt.files says."""
+    hyps, summary = report_files(target, prefix)
+    write_output(hyps, "".join(h + "\n" for h in hypotheses), what="hypotheses")
+    write_output(summary, json.dumps(report, indent=2) + "\n", what="report")
 
 
 def _test_splits(cfg: TrainConfig) -> list[str]:

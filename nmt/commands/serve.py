@@ -81,8 +81,8 @@ def model_info(loaded: LoadedModel) -> dict[str, Any]:
     multi30k = cfg.data.source == DataSource.multi30k
     if len(loaded.paths) > 1:
         members: list[dict[str, Any]] | None = [checkpoint_facts(p) for p in loaded.paths]
-        own: dict[str, Any] = {"checkpoint": None, "step": None, "epoch": None, "test": {}, "averaged_from": None}
-        own["val"] = {"bleu": None, "loss": None, "ppl": None, "signature": None}
+        own: dict[str, Any] = dict.fromkeys(("checkpoint", "step", "epoch", "averaged_from"))
+        own |= {"test": {}, "val": dict.fromkeys(("bleu", "loss", "ppl", "signature"))}
     else:
         members, own = None, checkpoint_facts(loaded.path)
     return own | {

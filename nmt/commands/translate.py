@@ -3,8 +3,9 @@
 A regular file (or stdin redirected from one) is read whole and translated in
 length-sorted batches.  A pipe or a terminal is streamed: each line is
 translated, written and flushed as soon as it arrives, and the lines already
-waiting are decoded as one batch.  A file output is written to a temp file
-beside it and renamed at the end; the output is checked before any work.
+waiting are decoded as one batch.  A file output is written as nmt.files
+says (never clobbering a device, a FIFO, a symlink or the input); it is
+checked before any work.
 """
 
 from __future__ import annotations
@@ -14,16 +15,16 @@ import os
 import select
 import stat
 import sys
-import tempfile
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import IO
 
 import torch
 
 from nmt.commands.common import LoadedModel, choose_decoding, load_model
 from nmt.config import OutputFormat, TranslateConfig, checkpoint_list
+from nmt.files import AtomicOutput, check_folder
+from nmt.files import check_output as check_output_file
 from nmt.plots import plot_attention
 from nmt.translation import Translation, translate_nbest
 from nmt.utils import pick_device
@@ -63,67 +64,47 @@ def read_input(path: str) -> list[str]:
         raise InputError(f"cannot read input {path}: {exc.strerror or exc}") from None
 
 
-def check_output(path: str) -> None:
-    """Refuse, before any work, an output that cannot become a file: a
-    directory, or a path under a file or an unwritable directory."""
-    if path == "-":
+def check_output(cfg: TranslateConfig) -> None:
+    """Refuse, before any work, a closed stdin, a plot folder that cannot be
+    written, and an output that cannot become a file or that is the input
+    (see nmt.files.check_output)."""
+    if cfg.input == "-" and sys.stdin is None:
+        raise InputError("input=-: stdin is closed; give input=FILE or pipe text in")
+    if cfg.attention_plots and cfg.attention_plots_max > 0:
+        check_folder(cfg.attention_plots, "attention_plots")
+    if cfg.output == "-":
         return
-    target = Path(path)
-    if target.is_dir():
-        raise InputError(f"output {path} is a directory")
-    parent = target.parent
-    while not parent.exists():
-        parent = parent.parent
-    if not parent.is_dir():
-        raise InputError(f"output {path}: {parent} is not a directory")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise InputError(f"output {path}: {parent} is not writable")
+    check_output_file(cfg.output, [cfg.input if cfg.input != "-" else "/dev/stdin"])
 
 
 class OutputFile:
-    """The output, written as it comes: stdout, or a temp file beside the
-    target that becomes the target only on :meth:`commit` (no temp file is
-    left behind on an error)."""
+    """The output, written as it comes: stdout, or a file that becomes the
+    target only on :meth:`commit` (see nmt.files.AtomicOutput: no temp file
+    left behind on an error, devices and FIFOs written in place)."""
 
     def __init__(self, path: str) -> None:
-        self.path, self.tmp = path, ""
-        if path == "-":
-            self.handle: IO[str] = sys.stdout
-            return
-        target = Path(path)
-        try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            fd, self.tmp = tempfile.mkstemp(
-                dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"
-            )
-        except OSError as exc:
-            raise InputError(f"cannot write output {path}: {exc.strerror or exc}") from None
-        self.handle = os.fdopen(fd, "w", encoding="utf-8", newline="\n")
+        self.path = path
+        self.file = None if path == "-" else AtomicOutput(path)
 
     def write(self, lines: list[str]) -> None:
-        self.handle.write("".join(line + "\n" for line in lines))
-        self.handle.flush()
+        text = "".join(line + "\n" for line in lines)
+        if self.file is None:
+            sys.stdout.write(text)
+            sys.stdout.flush()
+        else:
+            self.file.write(text)
 
     def commit(self) -> None:
-        if self.tmp:
-            self.handle.close()
-            try:
-                os.replace(self.tmp, self.path)
-            except OSError as exc:
-                raise InputError(
-                    f"cannot write output {self.path}: {exc.strerror or exc}"
-                ) from None
-            self.tmp = ""
+        if self.file is not None:
+            self.file.commit()
 
     def discard(self) -> None:
-        if self.tmp:
-            self.handle.close()
-            Path(self.tmp).unlink(missing_ok=True)
-            self.tmp = ""
+        if self.file is not None:
+            self.file.discard()
 
 
 def write_output(path: str, lines: list[str]) -> None:
-    """Write all lines at once; a file is written to a temp file then renamed."""
+    """Write all lines at once (stdout, or a file as :class:`OutputFile` does)."""
     out = OutputFile(path)
     try:
         out.write(lines)
@@ -225,7 +206,7 @@ def translate_lines(
 
 def run(cfg: TranslateConfig, out_dir: Path | None = None) -> int:
     """Translate; returns the number of lines written."""
-    check_output(cfg.output)
+    check_output(cfg)
     device = pick_device(cfg.device)
     loaded = load_model(checkpoint_list(cfg.checkpoint), device)
     decoding, source = choose_decoding(cfg, loaded)
