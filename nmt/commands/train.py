@@ -156,9 +156,8 @@ def _train(cfg: TrainConfig, out_dir: Path, dist: Distributed) -> dict[str, Any]
     log.info("model %s: %s parameters on %s", cfg.model.arch, f"{params:,}", device)
     batches = make_batches(cfg, examples, pipeline, dist, resample)
     optimizer = build_optimizer(model, cfg.optimizer)
-    total = total_training_steps(
-        cfg.trainer.max_steps, cfg.trainer.max_epochs, batches.num_batches(1)
-    )
+    steps_per_epoch = -(-batches.num_batches(1) // cfg.trainer.accumulate)
+    total = total_training_steps(cfg.trainer.max_steps, cfg.trainer.max_epochs, steps_per_epoch)
     trainer = Trainer(
         model,
         optimizer,

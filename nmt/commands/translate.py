@@ -36,13 +36,14 @@ class InputError(Exception):
     """The input cannot be read, or the output cannot be written; the message names it."""
 
 
-def split_lines(raw: bytes, name: str) -> list[str]:
-    """Decode (bad bytes replaced, with a warning) and split on "\\n" only, so
-    that every input line - empty, CRLF-terminated or odd - is one entry."""
+def split_lines(raw: bytes, name: str, first_line: int = 1) -> list[str]:
+    """Decode (bad bytes replaced, with a warning that numbers the lines from
+    ``first_line``) and split on "\\n" only, so that every input line - empty,
+    CRLF-terminated or odd - is one entry."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
+        line = raw[: exc.start].count(b"\n") + first_line
         log.warning(
             "%s: bytes that are not UTF-8 (first on line %d) were replaced by U+FFFD", name, line
         )
@@ -165,8 +166,9 @@ def is_stream(path: str) -> bool:
 def stream_batches(fd: int, limit: int = 1 << 16) -> Iterator[list[str]]:
     """The lines of ``fd`` as they arrive: wait for input, then take every
     complete line already waiting (up to about ``limit`` bytes) as one batch.
-    The last line may lack its newline; lines split as :func:`split_lines` does."""
-    pending = b""
+    The last line may lack its newline; lines split as :func:`split_lines` does
+    (warnings number them from the start of the stream)."""
+    pending, done = b"", 0
     while True:
         chunk = os.read(fd, limit)
         while chunk and len(chunk) < limit and select.select([fd], [], [], 0)[0]:
@@ -179,9 +181,11 @@ def stream_batches(fd: int, limit: int = 1 << 16) -> Iterator[list[str]]:
         complete, newline, rest = (pending + chunk).rpartition(b"\n")
         pending = rest
         if newline:
-            yield split_lines(complete + newline, "stdin")
+            lines = split_lines(complete + newline, "stdin", done + 1)
+            done += len(lines)
+            yield lines
     if pending:
-        yield split_lines(pending, "stdin")
+        yield split_lines(pending, "stdin", done + 1)
 
 
 def translate_lines(
@@ -191,6 +195,7 @@ def translate_lines(
     lines: list[str],
     *,
     progress: bool,
+    first_line: int = 1,
 ) -> list[list[Translation]]:
     plots = bool(cfg.attention_plots) and cfg.attention_plots_max > 0
     return translate_nbest(
@@ -201,6 +206,7 @@ def translate_lines(
         device,
         progress=progress,
         keep_attention=plots,
+        first_line=first_line,
     )
 
 
@@ -247,7 +253,9 @@ def _translate_stream(
     written, done = 0, 0
     kept: list[list[Translation]] = []
     for lines in stream_batches(sys.stdin.fileno()):
-        translations = translate_lines(cfg, loaded, device, lines, progress=False)
+        translations = translate_lines(
+            cfg, loaded, device, lines, progress=False, first_line=done + 1
+        )
         outputs = format_output(translations, cfg.output_format, first_line=done + 1)
         out.write(outputs)
         written, done = written + len(outputs), done + len(lines)

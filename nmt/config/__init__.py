@@ -52,6 +52,7 @@ from nmt.config.model import (
     ModelConfig,
     Readout,
     SutskeverConfig,
+    embedding_dim,
 )
 from nmt.config.roots import (
     DataCommandConfig,
@@ -77,6 +78,7 @@ from nmt.config.training import (
 )
 
 __all__ = [
+    "embedding_dim",
     "checkpoint_list",
     "AverageConfig",
     "ServeConfig",

@@ -86,7 +86,9 @@ class ModelConfig:
 
     arch: str = MISSING
     cell: CellType = CellType.lstm
-    emb_dim: int = 256
+    # null: follows hidden_dim when the embeddings are tied (they must match),
+    # else 256; a value given is kept, and a tie that contradicts it is an error
+    emb_dim: int | None = None
     hidden_dim: int = 512  # the decoder's, and each encoder direction's
     num_layers: int = 2
     dropout: float = 0.3
@@ -100,6 +102,9 @@ class ModelConfig:
 
     def __post_init__(self) -> None:
         check_finite(self, "model.")
+        self.tie_embeddings = _tie_choice(self.tie_embeddings)
+        if self.emb_dim is None:
+            self.emb_dim = self.hidden_dim if self.tie_embeddings else 256
         for key in ("emb_dim", "hidden_dim", "num_layers"):
             if getattr(self, key) < 1:
                 raise ConfigError(f"model.{key} must be >= 1")
@@ -107,7 +112,6 @@ class ModelConfig:
             raise ConfigError(f"model.dropout={self.dropout} must be in [0, 1)")
         if self.init_range <= 0:
             raise ConfigError(f"model.init_range={self.init_range} must be > 0")
-        self.tie_embeddings = _tie_choice(self.tie_embeddings)
         # every decoder's output layer reads hidden_dim features, so the
         # embedding it shares its weights with must have that size
         if self.tie_embeddings and self.emb_dim != self.hidden_dim:
@@ -117,6 +121,13 @@ class ModelConfig:
                 f"model.hidden_dim (got {self.emb_dim} and {self.hidden_dim}): change one of "
                 "them or set model.tie_embeddings=false"
             )
+
+
+def embedding_dim(cfg: ModelConfig) -> int:
+    """``model.emb_dim`` once the config's checks have resolved a null."""
+    if cfg.emb_dim is None:
+        raise ConfigError("model.emb_dim is null: build the config through its dataclass")
+    return cfg.emb_dim
 
 
 def check_readout(cfg: ModelConfig, readout: Readout, maxout: bool) -> None:

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from nmt.config import BahdanauConfig, ChoConfig, LuongConfig, ModelConfig, SutskeverConfig
+from nmt.config import (
+    BahdanauConfig,
+    ChoConfig,
+    LuongConfig,
+    ModelConfig,
+    SutskeverConfig,
+    embedding_dim,
+)
 from nmt.models.attention_decoders import BahdanauDecoder, LuongDecoder
 from nmt.models.decoder import ChoDecoder, Decoder, DecoderSpec, RNNDecoder
 from nmt.models.encoder import RNNEncoder
@@ -13,7 +20,7 @@ from nmt.models.seq2seq import Seq2Seq, init_parameters
 def _encoder(cfg: ModelConfig, sizes: VocabSizes) -> RNNEncoder:
     return RNNEncoder(
         vocab_size=sizes.src,
-        emb_dim=cfg.emb_dim,
+        emb_dim=embedding_dim(cfg),
         hidden_dim=cfg.hidden_dim,
         num_layers=cfg.num_layers,
         cell=cfg.cell,
@@ -27,7 +34,7 @@ def _decoder_spec(cfg: ModelConfig, sizes: VocabSizes, encoder: RNNEncoder) -> D
     """The config fields every decoder reads, whatever its architecture."""
     return DecoderSpec(
         vocab_size=sizes.tgt,
-        emb_dim=cfg.emb_dim,
+        emb_dim=embedding_dim(cfg),
         hidden_dim=cfg.hidden_dim,
         num_layers=cfg.num_layers,
         cell=cfg.cell,

@@ -7,14 +7,15 @@ gives a 500, and the server keeps serving after either.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -35,6 +36,7 @@ from nmt.serve.schemas import (
 )
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 STATIC = Path(__file__).parent / "static"
 
 
@@ -56,13 +58,23 @@ class Engine:
     decoding_source: str = "command line"
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """The body, refused (413) when its Content-Length or the bytes read pass ``limit``."""
+async def read_body(request: Request, limit: int, idle_s: float) -> bytes:
+    """The body, refused (413) when its Content-Length or the bytes read pass
+    ``limit``, and given up (408) when no byte of it comes for ``idle_s``."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise RequestError(413, f"request body of {declared} bytes is over max_body_bytes={limit}")
     chunks, size = [], 0
-    async for chunk in request.stream():
+    stream = request.stream().__aiter__()
+    while True:
+        try:
+            chunk = await asyncio.wait_for(stream.__anext__(), idle_s)
+        except StopAsyncIteration:
+            break
+        except TimeoutError:
+            raise RequestError(
+                408, f"request body: nothing arrived for body_timeout_s={idle_s:g} s"
+            ) from None
         size += len(chunk)
         if size > limit:
             raise RequestError(413, f"request body is over max_body_bytes={limit} bytes")
@@ -184,18 +196,36 @@ def server_facts(cfg: ServeConfig, decoding_source: str) -> dict[str, Any]:
     }
 
 
+async def unless_disconnected(request: Request, work: Awaitable[T], every_s: float = 0.05) -> T:
+    """The result of ``work``, which is cancelled (and its job dropped by the
+    batcher before decoding) when the client disconnects first."""
+    task = asyncio.ensure_future(work)
+    while True:
+        done, _ = await asyncio.wait({task}, timeout=every_s)
+        if done:
+            return task.result()
+        if await request.is_disconnected():
+            task.cancel()
+            raise RequestError(499, "the client closed the connection")
+
+
 async def answer_translate(
     request: Request, batcher: MicroBatcher, cfg: ServeConfig
 ) -> JSONResponse:
     """``POST /translate``: check, queue for the next batch, answer."""
-    parsed = parse_request(await read_body(request, cfg.max_body_bytes))
+    parsed = parse_request(await read_body(request, cfg.max_body_bytes, cfg.body_timeout_s))
     lines = parsed.lines()
     check_lines(lines, cfg)
     decoding = decoding_for(parsed, cfg)
     # samples depend on the batch they are drawn in: a sampling request goes alone
     alone = decoding.strategy == DecodingStrategy.sample
     key = None if alone else dataclasses.astuple(decoding)
-    found = await batcher.submit(lines, decoding, key, parsed.attention) if lines else []
+    submit = batcher.submit
+    found = (
+        await unless_disconnected(request, submit(lines, decoding, key, parsed.attention))
+        if lines
+        else []
+    )
     results = [line_result(s, h, parsed.attention) for s, h in zip(lines, found, strict=True)]
     return JSONResponse({"translations": results, "decoding": to_plain(decoding)})
 
