@@ -38,7 +38,6 @@ def run(cfg: EvaluateConfig, out_dir: Path | None = None) -> dict[str, Any]:
     device = pick_device(cfg.device)
     loaded = load_model(checkpoint_list(cfg.checkpoint), device)
     decoding, source = choose_decoding(cfg, loaded)
-    log.info("decoding: %s, from the %s", decoding.strategy.value, source)
     if cfg.src and cfg.ref:
         data = read_parallel(cfg.src, cfg.ref)
         split = "files"
@@ -67,6 +66,7 @@ def run(cfg: EvaluateConfig, out_dir: Path | None = None) -> dict[str, Any]:
         loaded, data, decoding, device, target, extra, progress=True, prefix=prefix
     )
     result = report.summary() | extra
+    log.info("decoded with %s search, from the %s", decoding.strategy.value, source)
     log.info("wrote %s and %s", hyps_file, report_file)
     print(json.dumps(result))
     return result

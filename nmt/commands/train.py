@@ -28,6 +28,7 @@ from nmt.models.seq2seq import Seq2Seq
 from nmt.training.distributed import Distributed
 from nmt.training.distributed import setup as setup_distributed
 from nmt.training.optim import build_optimizer, build_scheduler, total_training_steps
+from nmt.training.resume_checks import check_resume_data, vocabulary_fingerprint
 from nmt.training.rundir import SUMMARY_FILE, RunDirError, RunDirLock, claim_run_dir
 from nmt.training.trainer import Trainer
 from nmt.utils import seed_everything
@@ -148,6 +149,7 @@ def _train(cfg: TrainConfig, out_dir: Path, dist: Distributed) -> dict[str, Any]
     if cfg.trainer.resume_from:
         resume_path = resolve_checkpoint(cfg.trainer.resume_from, LAST)
         resume_data = load_checkpoint(resume_path)
+        check_resume_data(resume_path, resume_data, to_plain(cfg))
     pipeline, examples, resample = training_data(cfg, resume_data)
     model = build_model(cfg.model, pipeline.vocab_sizes).to(device)
     if dist.rank > 0:  # the same initial weights, other dropout masks
@@ -168,7 +170,8 @@ def _train(cfg: TrainConfig, out_dir: Path, dist: Distributed) -> dict[str, Any]
         validate=make_validator(cfg, pipeline, device),
         # "decoding": the recipe's, which evaluate/translate/serve decode with by default
         checkpoint_data={"config": to_plain(cfg), "decoding": to_plain(cfg.decoding)}
-        | pipeline.state(),
+        | pipeline.state()
+        | {"vocab_fingerprint": vocabulary_fingerprint(pipeline.state())},
         dist=dist,
     )
     if resume_path is not None:

@@ -216,7 +216,6 @@ def run(cfg: TranslateConfig, out_dir: Path | None = None) -> int:
     device = pick_device(cfg.device)
     loaded = load_model(checkpoint_list(cfg.checkpoint), device)
     decoding, source = choose_decoding(cfg, loaded)
-    log.info("decoding: %s, from the %s", decoding.strategy.value, source)
     cfg = replace(cfg, decoding=decoding, decoding_keys=None)
     stream = is_stream(cfg.input)
     out = OutputFile(cfg.output)
@@ -237,8 +236,11 @@ def run(cfg: TranslateConfig, out_dir: Path | None = None) -> int:
         out.commit()
     finally:
         out.discard()
+    how = f"{decoding.strategy.value} search, decoding from the {source}"
     if cfg.output != "-":
-        log.info("wrote %d lines to %s", written, cfg.output)
+        log.info("wrote %d lines to %s (%s)", written, cfg.output, how)
+    else:  # stderr stays quiet beside a stream on stdout
+        log.debug("translated %d lines (%s)", written, how)
     if cfg.attention_plots and cfg.attention_plots_max > 0:
         write_attention_plots(kept, Path(cfg.attention_plots), cfg.attention_plots_max)
     return written

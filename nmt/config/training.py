@@ -131,6 +131,9 @@ class TrainerConfig:
     test_split: str | None = "test_2016_flickr"  # evaluated at the end; "all" = every
     # test split found locally; null = none
     resume_from: str | None = None  # a checkpoint, or a run dir (its checkpoints/last.pt)
+    # with resume_from: take the model's weights (and vocabularies) only; a new
+    # optimizer, schedule and step count (how an averaged checkpoint trains on)
+    weights_only: bool = False
     # padded source + target tokens per batch (beside batch_size sentences); null = off
     max_tokens: int | None = None
     label_smoothing: float = 0.0  # training loss only; val loss/ppl stay the plain NLL

@@ -23,6 +23,7 @@ from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 
 from nmt.config import DecodingConfig, DecodingStrategy, ServeConfig, to_plain
 from nmt.serve.batcher import MicroBatcher
@@ -71,6 +72,8 @@ async def read_body(request: Request, limit: int, idle_s: float) -> bytes:
             chunk = await asyncio.wait_for(stream.__anext__(), idle_s)
         except StopAsyncIteration:
             break
+        except ClientDisconnect:
+            raise RequestError(499, "the client closed the connection") from None
         except TimeoutError:
             raise RequestError(
                 408, f"request body: nothing arrived for body_timeout_s={idle_s:g} s"

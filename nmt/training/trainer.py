@@ -362,7 +362,9 @@ class Trainer:
         """Continue from a checkpoint (or a run dir's ``checkpoints/last.pt``) at the
         step it was written: same batch position, generators and running sums.
         ``data`` is the checkpoint when the caller has loaded it already."""
-        self.state, self._last_val = self.checkpointer.resume(path, data)
+        self.state, self._last_val = self.checkpointer.resume(
+            path, data, weights_only=self.cfg.weights_only
+        )
 
     def _score(self, val: dict[str, float]) -> float:
         """Higher is better."""

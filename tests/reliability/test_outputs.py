@@ -46,8 +46,8 @@ def _evaluate(lab: Lab, *extra: str) -> dict[str, object]:
     "decoding.beam_size=2 alone changes that key only",
 )
 def test_recipe_decoding(lab: Lab) -> Outcome:
-    proc = _translate(lab)
-    logged = "decoding: beam, from the checkpoint" in stderr_text(proc)
+    proc = _translate(lab, f"output={lab.root / 'recipe.txt'}")
+    logged = "beam search, decoding from the checkpoint" in stderr_text(proc)
     report = _evaluate(lab)
     decoding, source = report.get("decoding") or {}, str(report.get("decoding_source"))
     recipe = decoding.get("strategy") == "beam" and decoding.get("beam_size") == 3  # type: ignore[union-attr]
