@@ -10,17 +10,12 @@ from typing import Any
 import pytest
 import yaml
 
-SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
-
 
 @pytest.fixture(scope="module")
 def scripts() -> Any:
-    sys.path.insert(0, str(SCRIPTS))
-    try:
-        import results
-        import tuning
-    finally:
-        sys.path.remove(str(SCRIPTS))
+    import results
+    import tuning
+
     return results, tuning
 
 
