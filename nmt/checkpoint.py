@@ -13,6 +13,7 @@ file to read.
 
 from __future__ import annotations
 
+import io
 import os
 import pickle
 import re
@@ -24,7 +25,7 @@ from typing import Any
 
 import torch
 
-from nmt.files import AtomicOutput
+from nmt.files import AtomicOutput, OutputError
 
 FORMAT = "nmt-checkpoint"
 VERSION = 1
@@ -47,8 +48,15 @@ def save_checkpoint(payload: dict[str, Any], path: str | Path) -> Path:
     data = {"format": FORMAT, "version": VERSION, **payload}
     out = AtomicOutput(path, binary=True, what="checkpoint")  # see nmt.files
     try:
-        torch.save(data, out.handle)
+        if out.in_place:  # torch.save seeks: a device or a FIFO gets the bytes at once
+            buffer = io.BytesIO()
+            torch.save(data, buffer)
+            out.write(buffer.getvalue())
+        else:
+            torch.save(data, out.handle)
         return out.commit(sync=True)
+    except RuntimeError as exc:  # torch's writer words a full disk this way
+        raise OutputError(f"cannot write checkpoint {path}: {_first_line(str(exc))}") from None
     finally:
         out.discard()
 

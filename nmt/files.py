@@ -105,7 +105,8 @@ class AtomicOutput:
         mode = "wb" if binary else "w"
         text: dict[str, Any] = {} if binary else {"encoding": "utf-8", "newline": "\n"}
         try:
-            if _is_special(real):
+            self.in_place = _is_special(real)  # a device or a FIFO: not seekable
+            if self.in_place:
                 self.handle: IO[Any] = open(real, mode, **text)  # noqa: SIM115 - closed in commit
                 return
             real.parent.mkdir(parents=True, exist_ok=True)
