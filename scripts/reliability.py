@@ -48,7 +48,9 @@ def run_probes(slow: bool, report: Path) -> tuple[dict[str, Any], float]:
     if slow:
         env["NMT_RELIABILITY_SLOW"] = "1"
     began = datetime.datetime.now(datetime.UTC)
-    args = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/reliability"]
+    base = report.parent / "pytest"  # its own: other pytest sessions never prune it
+    args = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--basetemp={base}"]
+    args.append("tests/reliability")
     subprocess.run(args, cwd=ROOT, env=env, check=False)
     seconds = (datetime.datetime.now(datetime.UTC) - began).total_seconds()
     return json.loads(report.read_text(encoding="utf-8")), seconds
