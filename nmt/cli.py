@@ -109,9 +109,7 @@ def _run(command: str, cfg: DictConfig, schema: type, body: Callable[[Any, Path]
     except TrainingInterrupted as exc:
         print(f"nmt {command}: {exc}", file=sys.stderr)
         sys.exit(exc.exit_code)
-    except (ConfigError, DataError, CheckpointError, InputError, TrainingError) as exc:
-        _fail(command, str(exc))
-    except OutputError as exc:
+    except (ConfigError, DataError, CheckpointError, InputError, OutputError, TrainingError) as exc:
         _fail(command, str(exc))
     except BrokenPipeError:
         quiet_broken_pipe()

@@ -15,7 +15,7 @@ from typing import Any
 
 from reliability_lab import Lab, Outcome, environ, nmt_command, probe
 
-LONG = {"text": ["s1 s2 s3 s4 s5 s6"] * 200, "strategy": "beam", "beam_size": 16}
+LONG = {"text": ["s1 s2 s3 s4 s5 s6"] * 1000, "strategy": "beam", "beam_size": 16}
 
 
 def _free_port() -> int:
@@ -30,7 +30,7 @@ def _server(lab: Lab) -> int:
         copy = lab.root / "serve_copy.pt"
         shutil.copyfile(lab.best, copy)
         port = _free_port()
-        keys = ["max_lines=200", "max_beam_size=16", "body_timeout_s=1", "batch_wait_ms=0"]
+        keys = ["max_lines=1000", "max_beam_size=16", "batch_wait_ms=0"]  # body_timeout_s: 10 s
         args = [*nmt_command(), "serve", f"checkpoint=[{lab.best},{copy}]", f"port={port}", *keys]
         log = (lab.root / "serve.log").open("wb")
         proc = subprocess.Popen(args, cwd=lab.root, env=environ(), stdout=log, stderr=log)
@@ -69,39 +69,40 @@ def _raw(port: int, body: bytes, declared: int) -> socket.socket:
 
 
 @probe(
-    "serve: 4 clients send 200-line beam-16 requests and hang up; then a 2-line request",
-    "the 2-line request does not wait for the abandoned work (under 2.5x one long request)",
+    "serve: 6 clients send 1000-line beam-16 requests and hang up; then a 2-line request",
+    "the 2-line request does not wait for the abandoned work (under 2x one long request)",
     slow=True,
 )
 def test_serve_drops_abandoned_work(lab: Lab) -> Outcome:
     port = _server(lab)
+    _post(port, {"text": ["s1"]})  # warm up
     one, _ = _post(port, LONG)
     body = json.dumps(LONG).encode()
-    for _ in range(4):
+    for _ in range(6):
         sock = _raw(port, body, len(body))
         time.sleep(0.05)
         sock.close()
     took, status = _post(port, {"text": ["s1 s2", "s3"]})
-    ok = status == 200 and took < 2.5 * one
+    ok = status == 200 and took < 2 * one
     return Outcome(ok, None, "", f"one long request {one:.2f} s; the short one after {took:.2f} s")
 
 
 @probe(
     "serve: a request that declares 100 body bytes, sends 10 and goes idle",
-    "an answer (408) once body_timeout_s=1 has passed, not a connection held forever",
+    "an answer (408) once body_timeout_s (10 s) has passed, not a connection held forever",
     slow=True,
 )
 def test_serve_idle_body_times_out(lab: Lab) -> Outcome:
     port = _server(lab)
     sock = _raw(port, b'{"text": [', 100)
-    sock.settimeout(6)
+    sock.settimeout(15)
     try:
         answer = sock.recv(200).decode(errors="replace")
     except TimeoutError:
         answer = ""
     finally:
         sock.close()
-    first = answer.splitlines()[0] if answer else "no answer in 6 s"
+    first = answer.splitlines()[0] if answer else "no answer in 15 s"
     return Outcome(" 408 " in first, None, first, "")
 
 
