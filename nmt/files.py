@@ -48,19 +48,19 @@ def _is_special(path: Path) -> bool:
 def check_output(path: str | Path, inputs: Iterable[str | Path] = (), what: str = "output") -> None:
     """Refuse, before any work, an output that cannot become a file (a
     directory, a path under a file, an unwritable folder) or that is one of
-    the command's ``inputs``."""
+    the command's ``inputs`` (a device may be both: /dev/null in and out)."""
     target = Path(path)
     if target.is_dir():
         raise OutputError(f"{what} {path} is a directory")
+    if _is_special(target):  # a device or a FIFO: written in place, never replaced
+        if not os.access(target, os.W_OK):
+            raise OutputError(f"{what} {path} is not writable")
+        return
     for source in inputs:
         if same_file(target, source):
             raise OutputError(
                 f"{what} {path} is also an input of this command ({source}); write to another file"
             )
-    if _is_special(target):
-        if not os.access(target, os.W_OK):
-            raise OutputError(f"{what} {path} is not writable")
-        return
     parent = Path(os.path.realpath(target)).parent
     while not parent.exists():
         parent = parent.parent

@@ -223,12 +223,10 @@ async def answer_translate(
     # samples depend on the batch they are drawn in: a sampling request goes alone
     alone = decoding.strategy == DecodingStrategy.sample
     key = None if alone else dataclasses.astuple(decoding)
-    submit = batcher.submit
-    found = (
-        await unless_disconnected(request, submit(lines, decoding, key, parsed.attention))
-        if lines
-        else []
-    )
+    found: Sequence[Any] = []
+    if lines:
+        work = batcher.submit(lines, decoding, key, parsed.attention)
+        found = await unless_disconnected(request, work)
     results = [line_result(s, h, parsed.attention) for s, h in zip(lines, found, strict=True)]
     return JSONResponse({"translations": results, "decoding": to_plain(decoding)})
 
