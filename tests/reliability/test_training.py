@@ -174,7 +174,7 @@ def test_resume_changed_batch_size(lab: Lab) -> Outcome:
     run = lab.root / "batch_change"
     args = _kill_mid_epoch(lab, run, "trainer.batch_size=8")
     proc = nmt(lab, *args, "trainer.batch_size=16", f"trainer.resume_from={run}", timeout=400)
-    text = stderr_text(proc)
+    text = stderr_text(proc) + proc.stdout.decode(errors="replace")  # train logs to stdout
     ok = proc.returncode == 0 and "starts again from its first batch" in text
     line = next((x for x in text.splitlines() if "starts again" in x), first_error(text))
     return Outcome(ok, proc.returncode, line[-200:], "")
