@@ -132,7 +132,7 @@ class Trainer:
         ratio = teacher_forcing_at(self.cfg, self.state.step)
         self.optimizer.zero_grad(set_to_none=True)
         ntokens = max(sum(b.ntokens for b in batches), 1)
-        sums = torch.zeros(2, dtype=torch.float64, device=self.device)
+        sums = torch.zeros(2, device=self.device)  # summed NLL and loss, float32 as the losses
         for i, part in enumerate(batches):
             sync = i == len(batches) - 1
             with contextlib.nullcontext() if sync else self._no_sync():
@@ -142,7 +142,7 @@ class Trainer:
                     logits, target, self.model.tgt_pad, self.cfg.label_smoothing
                 )
                 self.scaler.scale(loss_sum / ntokens).backward()
-            sums += torch.stack((nll_sum.detach(), loss_sum.detach())).double()
+            sums += torch.stack((nll_sum.detach(), loss_sum.detach()))
         if self.cfg.clip_grad_norm is not None:
             self.scaler.unscale_(self.optimizer)
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.clip_grad_norm)
@@ -211,7 +211,7 @@ class Trainer:
         self._fold_t0 = time.perf_counter()
         for group in self._groups(source.batches(epoch, first)):
             nll, loss = self._train_step(group)
-            self._pending += torch.stack((nll, loss))
+            self._pending += torch.stack((nll, loss)).double()
             self._pending_tokens += sum(batch.ntokens for batch in group)
             self.state.batch_in_epoch += len(group)
             bar.update(len(group))
