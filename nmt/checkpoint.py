@@ -13,6 +13,7 @@ file to read.
 
 from __future__ import annotations
 
+import io
 import os
 import pickle
 import re
@@ -23,6 +24,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
+
+from nmt.files import AtomicOutput, OutputError
 
 FORMAT = "nmt-checkpoint"
 VERSION = 1
@@ -36,25 +39,26 @@ class CheckpointError(Exception):
 
 
 def save_checkpoint(payload: dict[str, Any], path: str | Path) -> Path:
-    """Write ``payload`` to ``path`` through a temporary file and a rename.
+    """Write ``payload`` to ``path`` through a temporary file and a rename
+    (nmt.files.AtomicOutput: through a symlink, in place on a device).
 
     A run killed while saving leaves either the old file or the new one, never
     half of one.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     data = {"format": FORMAT, "version": VERSION, **payload}
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    out = AtomicOutput(path, binary=True, what="checkpoint")  # see nmt.files
     try:
-        with os.fdopen(fd, "wb") as handle:
-            torch.save(data, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+        if out.in_place:  # torch.save seeks: a device or a FIFO gets the bytes at once
+            buffer = io.BytesIO()
+            torch.save(data, buffer)
+            out.write(buffer.getvalue())
+        else:
+            torch.save(data, out.handle)
+        return out.commit(sync=True)
+    except RuntimeError as exc:  # torch's writer words a full disk this way
+        raise OutputError(f"cannot write checkpoint {path}: {_first_line(str(exc))}") from None
+    finally:
+        out.discard()
 
 
 def link_checkpoint(source: str | Path, target: str | Path) -> Path:

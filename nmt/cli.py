@@ -24,13 +24,16 @@ from nmt.config import (
     AverageConfig,
     ConfigError,
     DataCommandConfig,
+    DecodingConfig,
     EvaluateConfig,
+    ModelUseConfig,
     ServeConfig,
     TrainConfig,
     TranslateConfig,
     register_configs,
     to_dataclass,
 )
+from nmt.files import OutputError
 from nmt.utils import bound_native_caches, cpu_cores, set_threads, setup_logging
 
 CONFIG_PATH = "configs"
@@ -65,6 +68,24 @@ def parallel_jobs(hydra_cfg: Any) -> int:
     return n_jobs if n_jobs > 0 else max(1, cpu_cores() + 1 + n_jobs)
 
 
+def mark_decoding_keys(cfg: DictConfig, hydra_cfg: Any) -> None:
+    """Tell a model-using command which decoding the command line asked for
+    (see ModelUseConfig): a preset (``decoding=NAME``) leaves ``decoding`` as
+    composed; otherwise ``decoding_keys`` gets the ``decoding.KEY=VALUE``
+    pairs given (none: ``{}``), to go on top of the checkpoint's recipe, and
+    ``decoding`` goes back to the defaults so that the keys are checked
+    together with the recipe, not with today's default."""
+    if hydra_cfg.runtime.choices.get("decoding") is not None:
+        return
+    names = [o.lstrip("+~").split("=", 1)[0] for o in hydra_cfg.overrides.task]
+    keys = [n.split(".", 1)[1] for n in names if n.startswith("decoding.")]
+    given = OmegaConf.to_container(cfg.decoding, enum_to_str=True)
+    assert isinstance(given, dict)
+    with open_dict(cfg):
+        cfg.decoding_keys = {key: given.get(key) for key in keys}
+        cfg.decoding = OmegaConf.structured(DecodingConfig)
+
+
 def _run(command: str, cfg: DictConfig, schema: type, body: Callable[[Any, Path], Any]) -> None:
     """Convert the config, run the command, turn known errors into one line."""
     from nmt.checkpoint import CheckpointError
@@ -75,11 +96,13 @@ def _run(command: str, cfg: DictConfig, schema: type, body: Callable[[Any, Path]
     setup_logging()
     bound_native_caches()
     typed: Any = None
+    hydra_cfg = HydraConfig.get()
     try:
+        if issubclass(schema, ModelUseConfig):
+            mark_decoding_keys(cfg, hydra_cfg)
         typed = to_dataclass(cfg, schema)
     except (ConfigError, OmegaConfBaseException) as exc:
         _fail(command, str(exc))
-    hydra_cfg = HydraConfig.get()
     if hasattr(typed, "threads"):
         threads = set_threads(typed.threads, parallel_jobs(hydra_cfg))
         logging.getLogger("nmt").debug("torch CPU threads: %d", threads)  # stderr stays clean
@@ -88,8 +111,28 @@ def _run(command: str, cfg: DictConfig, schema: type, body: Callable[[Any, Path]
     except TrainingInterrupted as exc:
         print(f"nmt {command}: {exc}", file=sys.stderr)
         sys.exit(exc.exit_code)
-    except (ConfigError, DataError, CheckpointError, InputError, TrainingError) as exc:
+    except (ConfigError, DataError, CheckpointError, InputError, OutputError, TrainingError) as exc:
         _fail(command, str(exc))
+    except BrokenPipeError:
+        quiet_broken_pipe()
+    except OSError as exc:
+        _fail(command, os_error_line(exc))
+
+
+def os_error_line(exc: OSError) -> str:
+    """An OSError in one line: the file(s) and the system's reason."""
+    names = [str(n) for n in (exc.filename, exc.filename2) if n is not None]
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    return f"{' -> '.join(names)}: {reason}" if names else reason
+
+
+def quiet_broken_pipe() -> None:
+    """The reader of stdout went away (``nmt translate ... | head -1``): stop
+    without a word, as coreutils do, with the exit status a shell gives a
+    process that SIGPIPE ended (128 + 13)."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())  # no second error when Python flushes stdout at exit
+    sys.exit(141)
 
 
 class RunDirGuard(Callback):
@@ -116,6 +159,8 @@ class RunDirGuard(Callback):
             )
         except (RunDirError, CheckpointError) as exc:
             _fail("train", str(exc))
+        except OSError as exc:  # hydra.run.dir= a file, or under one; unwritable
+            _fail("train", f"hydra.run.dir={config.hydra.run.dir}: {os_error_line(exc)}")
 
 
 # added to `nmt train`'s overrides here, not in train.yaml: no YAML file names code
@@ -186,6 +231,33 @@ APPS: dict[str, Callable[[], None]] = {
 }
 
 
+# the groups of `nmt train` that must name an option (a recipe needs each)
+TRAIN_GROUPS = (
+    "data",
+    "tokenizer",
+    "vocab",
+    "model",
+    "optimizer",
+    "scheduler",
+    "trainer",
+    "decoding",
+    "experiment",
+)
+
+
+def refuse_null_groups(command: str, args: list[str]) -> None:
+    """``experiment=null`` (or another train group set to null) in one line,
+    before Hydra fails on it with a traceback."""
+    if command != "train":
+        return
+    for arg in args:
+        group, _, value = arg.lstrip("+").partition("=")
+        if group in TRAIN_GROUPS and value == "null":
+            _fail(
+                command, f"{group}=null: name one of nmt/configs/{group}/ (see `nmt train --help`)"
+            )
+
+
 def usage() -> str:
     lines = ["usage: nmt <command> [key=value ...] [hydra options]", "", "commands:"]
     lines += [f"  {name:<10} {text}" for name, text in COMMANDS.items()]
@@ -236,6 +308,7 @@ def main() -> None:
         print(f"nmt: unknown command {command!r}\n\n{usage()}", file=sys.stderr)
         sys.exit(2)
     rest = args[1:]
+    refuse_null_groups(command, rest)
     if command == "train":
         rest = with_overrides(rest, [RUN_DIR_GUARD, *worker_overrides(rest)])
     elif command == "prepare":

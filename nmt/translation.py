@@ -170,12 +170,15 @@ def translate_nbest(
     *,
     progress: bool = False,
     keep_attention: bool = False,
+    first_line: int = 1,
 ) -> list[list[Translation]]:
     """Translate raw lines: exactly ``decoding.n_best`` translations per line,
-    best first (an empty line gets empty ones)."""
+    best first (an empty line gets empty ones).  Warnings number the lines from
+    ``first_line`` (a stream's batches go on counting from its start)."""
     src_tokens, cut = pipeline.tokenize_sources(texts)
     if cut:
-        shown = ", ".join(map(str, cut[:10])) + (" ..." if len(cut) > 10 else "")
+        numbers = [n + first_line - 1 for n in cut[:10]]
+        shown = ", ".join(map(str, numbers)) + (" ..." if len(cut) > 10 else "")
         log.warning(
             "%d line(s) longer than %d tokens were cut: line %s",
             len(cut),

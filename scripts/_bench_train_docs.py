@@ -73,7 +73,7 @@ EPOCH_INTRO = (
     "loop (`scripts/tutorial_reference.py`) on the tutorials' batches (shuffled\n"
     "pairs cut in order: unsorted, each batch padded to its longest sentence)\n"
     "against `nmt train`'s step on its own length-bucketed batches\n"
-    "(`nmt.commands.train.make_batches`). Both sides build the same model (the\n"
+    "(as `nmt train` builds them, from `nmt.data.batching`). Both sides build the same model (the\n"
     "seed recipes are the tutorials' models). Each side runs a fixed number of\n"
     "timed steps (the command's `--steps`, after `--warmup` untimed ones),\n"
     "alternating with the other side; the epoch time is **extrapolated**: the\n"

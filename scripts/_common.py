@@ -92,9 +92,42 @@ def section_of(text: str, start: str, end: str) -> str | None:
     return match.group(0) if match else None
 
 
+# an absolute path in a text: not a URL's, not "tokens/s"; system paths are kept
+_ABSOLUTE = re.compile(r"(?<![\w.~$/:<>-])(/(?:[\w.@+-]+/)+[\w.@+-]+)(?![\w.@+:-])")
+_SYSTEM = ("/dev/", "/proc/", "/sys/", "/etc/", "/usr/", "/bin/", "/path/to/")  # and placeholders
+
+
+def public_path(path: str) -> str:
+    """How docs show a path of this machine: relative to the repository, under
+    ``$NMT_DATA_DIR``, from a run's ``outputs/`` folder on, or as its last
+    parts after ``…/`` (three for a checkpoint in ``checkpoints/``, else two)."""
+    parts = Path(path).parts[1:]
+    if path.startswith(_SYSTEM) or not parts:
+        return path
+    if Path(path).is_relative_to(ROOT):
+        return str(Path(path).relative_to(ROOT)) if Path(path) != ROOT else "."
+    data = os.environ.get("NMT_DATA_DIR")
+    if data and Path(path).is_relative_to(data) and Path(path) != Path(data):
+        return "$NMT_DATA_DIR/" + str(Path(path).relative_to(data))
+    if data and Path(path) == Path(data):
+        return "$NMT_DATA_DIR"
+    if "outputs" in parts:
+        return "/".join(parts[parts.index("outputs") :])
+    keep = 3 if len(parts) >= 3 and parts[-2] == "checkpoints" else 2
+    return "…/" + "/".join(parts[-keep:])
+
+
+def public_paths(text: str) -> str:
+    """``text`` with every absolute path of this machine shown by :func:`public_path`
+    (docs never print where a machine keeps its files)."""
+    return _ABSOLUTE.sub(lambda m: public_path(m.group(1)), text)
+
+
 def replace_section(text: str, start: str, end: str, block: str) -> str:
     """``text`` with its section between the markers replaced by ``block`` (which
-    holds the markers itself), or with ``block`` appended; the rest is kept."""
+    holds the markers itself; its paths made public), or with ``block``
+    appended; the rest is kept."""
+    block = public_paths(block)
     pattern = _section_pattern(start, end)
     if pattern.search(text):
         return pattern.sub(lambda _: block, text, count=1)
@@ -106,3 +139,13 @@ def update_file_section(path: Path, start: str, end: str, block: str, header: st
     text = path.read_text(encoding="utf-8") if path.is_file() else header
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(replace_section(text, start, end, block), encoding="utf-8")
+
+
+if __name__ == "__main__":
+    # `python scripts/_common.py --public-paths FILE...`: rewrite the machine
+    # paths of docs written before the scripts made them public (see public_paths)
+    if sys.argv[1:2] != ["--public-paths"]:
+        sys.exit("usage: python scripts/_common.py --public-paths FILE...")
+    for name in sys.argv[2:]:
+        doc = Path(name)
+        doc.write_text(public_paths(doc.read_text(encoding="utf-8")), encoding="utf-8")

@@ -29,7 +29,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import command_line, machine  # noqa: E402
+from _common import command_line, machine, public_paths  # noqa: E402
 
 from nmt.checkpoint import load_checkpoint  # noqa: E402
 from nmt.commands.common import LoadedModel, load_model  # noqa: E402
@@ -229,7 +229,8 @@ def update_section(
 ) -> str:
     """``text`` with the section of script ``name`` holding ``entry`` under ``key``
     (replacing an entry of the same key); the rest of the file is kept."""
-    key = key.replace("--", "- -")  # never end the HTML comment early
+    key = public_paths(key).replace("--", "- -")  # never end the HTML comment early
+    entry = public_paths(entry)
     start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
     entries: dict[str, str] = {}
     if start in text and end in text:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 import yaml
-from _common import machine
+from _common import machine, public_paths
 
 from nmt.training.logger import MetricsLog
 
@@ -82,7 +82,7 @@ def update(out: Path, runs: list[Path]) -> None:
             else (text + "\n" + block)
         )
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text)
+    out.write_text(public_paths(text))
 
 
 def main() -> None:

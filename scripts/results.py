@@ -31,6 +31,7 @@ from _common import (
     decoding_overrides,
     machine,
     nmt_command,
+    public_paths,
     replace_section,
     section_of,
 )
@@ -286,7 +287,7 @@ def write_markdown(rows: list[dict], path: Path, missing_splits: set[str]) -> No
         lines.append(f"- {r['recipe']} {r['direction']} {r['split']} ({r['date']}):")
         lines.append(f"  `{r['command']}`")
     lines += [line for section in kept for line in ["", section]]
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    path.write_text(public_paths("\n".join(lines) + "\n"), encoding="utf-8")
 
 
 @dataclass(frozen=True)

@@ -46,7 +46,7 @@ from nmt.config import (
     RNNConfig,
     SutskeverConfig,
 )
-from nmt.models.encoder import _RNN_CLASSES
+from nmt.models.encoder import RNN_CLASSES
 from nmt.models.registry import VocabSizes
 from nmt.models.seq2seq import init_parameters
 
@@ -54,7 +54,7 @@ Hidden = Any  # a (L, B, H) tensor, or an LSTM's (h, c) pair
 
 
 def time_major_rnn(cfg: RNNConfig, input_size: int, bidirectional: bool = False) -> nn.RNNBase:
-    return _RNN_CLASSES[cfg.cell](
+    return RNN_CLASSES[cfg.cell](
         input_size,
         cfg.hidden_dim,
         num_layers=cfg.num_layers,

@@ -17,12 +17,16 @@ from nmt.config import (
     ConfigError,
     DataSource,
     DecodingConfig,
+    ModelUseConfig,
     TrainConfig,
+    to_dataclass,
+    to_plain,
     train_config_from_dict,
 )
 from nmt.data.corpus import ParallelText, available_test_splits, load_split
 from nmt.data.pipeline import TextPipeline
 from nmt.evaluation import EvalReport, evaluate
+from nmt.files import write_output
 from nmt.models.ensemble import Ensemble
 from nmt.models.interface import DecodingModel
 from nmt.models.registry import build_model
@@ -42,6 +46,7 @@ class LoadedModel:
     train_config: TrainConfig
     path: Path
     paths: list[Path] = field(default_factory=list)
+    recipe_decoding: dict[str, Any] | None = None  # the checkpoint's "decoding" (None: older)
 
 
 @dataclass
@@ -52,6 +57,7 @@ class _Member:
     pipeline: TextPipeline
     train_config: TrainConfig
     path: Path
+    recipe_decoding: dict[str, Any] | None = None  # the checkpoint's "decoding" (None: older)
 
 
 def _load_member(path: str | Path, device: torch.device) -> _Member:
@@ -65,14 +71,19 @@ def _load_member(path: str | Path, device: torch.device) -> _Member:
     except (KeyError, ConfigError, RuntimeError) as exc:
         raise CheckpointError(f"{path}: checkpoint does not match this nmt ({exc})") from None
     model.to(device).eval()
-    return _Member(model, pipeline, train_cfg, resolved)
+    return _Member(model, pipeline, train_cfg, resolved, data.get("decoding"))
 
 
 def load_one(path: str | Path, device: torch.device) -> LoadedModel:
     """Model, tokenizers and vocabularies from a checkpoint file (or run dir)."""
     member = _load_member(path, device)
     return LoadedModel(
-        member.model, member.pipeline, member.train_config, member.path, [member.path]
+        member.model,
+        member.pipeline,
+        member.train_config,
+        member.path,
+        [member.path],
+        member.recipe_decoding,
     )
 
 
@@ -88,9 +99,29 @@ def load_model(paths: str | Path | list[str], device: torch.device) -> LoadedMod
     for other in members[1:]:
         _check_same_vocabularies(first, other)
     ensemble = Ensemble([m.model for m in members]).eval()
+    files = [m.path for m in members]
     return LoadedModel(
-        ensemble, first.pipeline, first.train_config, first.path, [m.path for m in members]
+        ensemble, first.pipeline, first.train_config, first.path, files, first.recipe_decoding
     )
+
+
+def choose_decoding(cfg: ModelUseConfig, loaded: LoadedModel) -> tuple[DecodingConfig, str]:
+    """The decoding a command uses and where it came from (see ModelUseConfig):
+    the command line's preset, or the checkpoint's recipe (an ensemble: its
+    first member's; a checkpoint older than the stored recipe: today's
+    default) with the command line's ``decoding.KEY=VALUE`` on top."""
+    if cfg.decoding_keys is None:
+        return cfg.decoding, "command line"
+    if loaded.recipe_decoding is None:
+        base, source = to_plain(DecodingConfig()), "default (the checkpoint stores no recipe)"
+    else:
+        base, source = dict(loaded.recipe_decoding), "checkpoint (the training recipe)"
+    if len(loaded.paths) > 1 and loaded.recipe_decoding is not None:
+        source = "checkpoint (the first ensemble member's training recipe)"
+    if cfg.decoding_keys:
+        given = ", ".join(f"decoding.{key}" for key in cfg.decoding_keys)
+        source += f", with {given} from the command line"
+    return to_dataclass(base | cfg.decoding_keys, DecodingConfig), source
 
 
 def _check_same_vocabularies(first: _Member, other: _Member) -> None:
@@ -114,21 +145,30 @@ def evaluate_and_write(
     extra: dict[str, Any],
     *,
     progress: bool = False,
+    prefix: str = "",
 ) -> EvalReport:
     """Evaluate the model on ``data``; write its hypotheses and its report (the
-    summary plus ``extra``) to ``target``."""
+    summary plus ``extra``) to ``target`` (see :func:`write_report`)."""
     report = evaluate(
         loaded.model, loaded.pipeline, data.src, data.tgt, decoding, device, progress=progress
     )
-    write_report(target, report.summary() | extra, report.hypotheses)
+    write_report(target, report.summary() | extra, report.hypotheses, prefix)
     return report
 
 
-def write_report(target: Path, report: dict[str, Any], hypotheses: list[str]) -> None:
-    """``hypotheses.txt`` (one line per input line) and ``report.json`` in ``target``."""
-    target.mkdir(parents=True, exist_ok=True)
-    (target / "hypotheses.txt").write_text("".join(h + "\n" for h in hypotheses), encoding="utf-8")
-    (target / "report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+def report_files(target: Path, prefix: str = "") -> tuple[Path, Path]:
+    """``<prefix>hypotheses.txt`` and ``<prefix>report.json`` in ``target``."""
+    return target / f"{prefix}hypotheses.txt", target / f"{prefix}report.json"
+
+
+def write_report(
+    target: Path, report: dict[str, Any], hypotheses: list[str], prefix: str = ""
+) -> None:
+    """The hypotheses (one line per input line) and the report in ``target``
+    (see :func:`report_files`), written as nmt.files says."""
+    hyps, summary = report_files(target, prefix)
+    write_output(hyps, "".join(h + "\n" for h in hypotheses), what="hypotheses")
+    write_output(summary, json.dumps(report, indent=2) + "\n", what="report")
 
 
 def _test_splits(cfg: TrainConfig) -> list[str]:

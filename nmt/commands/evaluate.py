@@ -8,18 +8,36 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from nmt.commands.common import evaluate_and_write, load_model
+from nmt.commands.common import (
+    choose_decoding,
+    evaluate_and_write,
+    load_model,
+    report_files,
+)
 from nmt.config import EvaluateConfig, checkpoint_list, to_plain
 from nmt.data.corpus import load_split, read_parallel
+from nmt.files import check_output
 from nmt.utils import pick_device
 
 log = logging.getLogger(__name__)
 
 
+def output_place(cfg: EvaluateConfig, checkpoints: list[Path], split: str) -> tuple[Path, str]:
+    """Where the report goes: ``output_dir`` (as ``hypotheses.txt`` and
+    ``report.json``), else beside the (first) checkpoint, named for the
+    checkpoint(s) and the split (``best.test_2016_flickr.report.json``), so
+    that evaluations of other checkpoints or splits never replace it."""
+    if cfg.output_dir:
+        return Path(cfg.output_dir), ""
+    return checkpoints[0].parent, "+".join(p.stem for p in checkpoints) + f".{split}."
+
+
 def run(cfg: EvaluateConfig, out_dir: Path | None = None) -> dict[str, Any]:
-    """Evaluate; writes hypotheses.txt and report.json, returns the report."""
+    """Evaluate; writes the hypotheses and the report (see :func:`output_place`),
+    returns the report."""
     device = pick_device(cfg.device)
     loaded = load_model(checkpoint_list(cfg.checkpoint), device)
+    decoding, source = choose_decoding(cfg, loaded)
     if cfg.src and cfg.ref:
         data = read_parallel(cfg.src, cfg.ref)
         split = "files"
@@ -29,7 +47,10 @@ def run(cfg: EvaluateConfig, out_dir: Path | None = None) -> dict[str, Any]:
             data_cfg = replace(data_cfg, root=cfg.data_root)
         data = load_split(data_cfg, cfg.split)
         split = cfg.split
-    target = Path(cfg.output_dir) if cfg.output_dir else loaded.path.parent
+    target, prefix = output_place(cfg, loaded.paths, split)
+    hyps_file, report_file = report_files(target, prefix)
+    for path in (hyps_file, report_file):
+        check_output(path, [data.src_path, data.tgt_path, *loaded.paths])
     extra = {
         "split": split,
         "src": data.src_path,
@@ -37,11 +58,15 @@ def run(cfg: EvaluateConfig, out_dir: Path | None = None) -> dict[str, Any]:
         "checkpoint": str(loaded.path)
         if len(loaded.paths) == 1
         else [str(p) for p in loaded.paths],
-        "decoding": to_plain(cfg.decoding),
-        "hypotheses": str(target / "hypotheses.txt"),
+        "decoding": to_plain(decoding),
+        "decoding_source": source,
+        "hypotheses": str(hyps_file),
     }
-    report = evaluate_and_write(loaded, data, cfg.decoding, device, target, extra, progress=True)
+    report = evaluate_and_write(
+        loaded, data, decoding, device, target, extra, progress=True, prefix=prefix
+    )
     result = report.summary() | extra
-    log.info("wrote %s and %s", target / "hypotheses.txt", target / "report.json")
+    log.info("decoded with %s search, from the %s", decoding.strategy.value, source)
+    log.info("wrote %s and %s", hyps_file, report_file)
     print(json.dumps(result))
     return result

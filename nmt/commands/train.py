@@ -29,6 +29,7 @@ from nmt.training.distributed import Distributed
 from nmt.training.distributed import setup as setup_distributed
 from nmt.training.errors import TrainingError
 from nmt.training.optim import build_optimizer, build_scheduler, total_training_steps
+from nmt.training.resume_checks import check_resume_data, vocabulary_fingerprint
 from nmt.training.rundir import SUMMARY_FILE, RunDirError, RunDirLock, claim_run_dir
 from nmt.training.trainer import Trainer
 from nmt.utils import seed_everything
@@ -180,6 +181,7 @@ def _train(cfg: TrainConfig, out_dir: Path, dist: Distributed) -> dict[str, Any]
     if cfg.trainer.resume_from:
         resume_path = resolve_checkpoint(cfg.trainer.resume_from, LAST)
         resume_data = load_checkpoint(resume_path)
+        check_resume_data(resume_path, resume_data, to_plain(cfg))
     prepared, pairs = training_data(cfg, resume_data)
     pipeline = prepared.pipeline
     model = build_model(cfg.model, pipeline.vocab_sizes).to(device)
@@ -189,9 +191,8 @@ def _train(cfg: TrainConfig, out_dir: Path, dist: Distributed) -> dict[str, Any]
     log.info("model %s: %s parameters on %s", cfg.model.arch, f"{params:,}", device)
     batches = make_batches(cfg, pairs, pipeline, dist)
     optimizer = build_optimizer(model, cfg.optimizer)
-    total = total_training_steps(
-        cfg.trainer.max_steps, cfg.trainer.max_epochs, batches.num_batches(1)
-    )
+    steps_per_epoch = -(-batches.num_batches(1) // cfg.trainer.accumulate)
+    total = total_training_steps(cfg.trainer.max_steps, cfg.trainer.max_epochs, steps_per_epoch)
     trainer = Trainer(
         model,
         optimizer,
@@ -200,7 +201,10 @@ def _train(cfg: TrainConfig, out_dir: Path, dist: Distributed) -> dict[str, Any]
         device=device,
         out_dir=out_dir,
         validate=make_validator(cfg, prepared, device),
-        checkpoint_data={"config": to_plain(cfg), **pipeline.state()},
+        # "decoding": the recipe's, which evaluate/translate/serve decode with by default
+        checkpoint_data={"config": to_plain(cfg), "decoding": to_plain(cfg.decoding)}
+        | pipeline.state()
+        | {"vocab_fingerprint": vocabulary_fingerprint(pipeline.state())},
         dist=dist,
     )
     if resume_path is not None:

@@ -3,8 +3,9 @@
 A regular file (or stdin redirected from one) is read whole and translated in
 length-sorted batches.  A pipe or a terminal is streamed: each line is
 translated, written and flushed as soon as it arrives, and the lines already
-waiting are decoded as one batch.  A file output is written to a temp file
-beside it and renamed at the end; the output is checked before any work.
+waiting are decoded as one batch.  A file output is written as nmt.files
+says (never clobbering a device, a FIFO, a symlink or the input); it is
+checked before any work.
 """
 
 from __future__ import annotations
@@ -14,15 +15,16 @@ import os
 import select
 import stat
 import sys
-import tempfile
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
-from typing import IO
 
 import torch
 
-from nmt.commands.common import LoadedModel, load_model
+from nmt.commands.common import LoadedModel, choose_decoding, load_model
 from nmt.config import OutputFormat, TranslateConfig, checkpoint_list
+from nmt.files import AtomicOutput, check_folder
+from nmt.files import check_output as check_output_file
 from nmt.plots import plot_attention
 from nmt.translation import Translation, translate_nbest
 from nmt.utils import pick_device
@@ -34,13 +36,14 @@ class InputError(Exception):
     """The input cannot be read, or the output cannot be written; the message names it."""
 
 
-def split_lines(raw: bytes, name: str) -> list[str]:
-    """Decode (bad bytes replaced, with a warning) and split on "\\n" only, so
-    that every input line - empty, CRLF-terminated or odd - is one entry."""
+def split_lines(raw: bytes, name: str, first_line: int = 1) -> list[str]:
+    """Decode (bad bytes replaced, with a warning that numbers the lines from
+    ``first_line``) and split on "\\n" only, so that every input line - empty,
+    CRLF-terminated or odd - is one entry."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
+        line = raw[: exc.start].count(b"\n") + first_line
         log.warning(
             "%s: bytes that are not UTF-8 (first on line %d) were replaced by U+FFFD", name, line
         )
@@ -62,67 +65,47 @@ def read_input(path: str) -> list[str]:
         raise InputError(f"cannot read input {path}: {exc.strerror or exc}") from None
 
 
-def check_output(path: str) -> None:
-    """Refuse, before any work, an output that cannot become a file: a
-    directory, or a path under a file or an unwritable directory."""
-    if path == "-":
+def check_output(cfg: TranslateConfig) -> None:
+    """Refuse, before any work, a closed stdin, a plot folder that cannot be
+    written, and an output that cannot become a file or that is the input
+    (see nmt.files.check_output)."""
+    if cfg.input == "-" and sys.stdin is None:
+        raise InputError("input=-: stdin is closed; give input=FILE or pipe text in")
+    if cfg.attention_plots and cfg.attention_plots_max > 0:
+        check_folder(cfg.attention_plots, "attention_plots")
+    if cfg.output == "-":
         return
-    target = Path(path)
-    if target.is_dir():
-        raise InputError(f"output {path} is a directory")
-    parent = target.parent
-    while not parent.exists():
-        parent = parent.parent
-    if not parent.is_dir():
-        raise InputError(f"output {path}: {parent} is not a directory")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise InputError(f"output {path}: {parent} is not writable")
+    check_output_file(cfg.output, [cfg.input if cfg.input != "-" else "/dev/stdin"])
 
 
 class OutputFile:
-    """The output, written as it comes: stdout, or a temp file beside the
-    target that becomes the target only on :meth:`commit` (no temp file is
-    left behind on an error)."""
+    """The output, written as it comes: stdout, or a file that becomes the
+    target only on :meth:`commit` (see nmt.files.AtomicOutput: no temp file
+    left behind on an error, devices and FIFOs written in place)."""
 
     def __init__(self, path: str) -> None:
-        self.path, self.tmp = path, ""
-        if path == "-":
-            self.handle: IO[str] = sys.stdout
-            return
-        target = Path(path)
-        try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            fd, self.tmp = tempfile.mkstemp(
-                dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"
-            )
-        except OSError as exc:
-            raise InputError(f"cannot write output {path}: {exc.strerror or exc}") from None
-        self.handle = os.fdopen(fd, "w", encoding="utf-8", newline="\n")
+        self.path = path
+        self.file = None if path == "-" else AtomicOutput(path)
 
     def write(self, lines: list[str]) -> None:
-        self.handle.write("".join(line + "\n" for line in lines))
-        self.handle.flush()
+        text = "".join(line + "\n" for line in lines)
+        if self.file is None:
+            sys.stdout.write(text)
+            sys.stdout.flush()
+        else:
+            self.file.write(text)
 
     def commit(self) -> None:
-        if self.tmp:
-            self.handle.close()
-            try:
-                os.replace(self.tmp, self.path)
-            except OSError as exc:
-                raise InputError(
-                    f"cannot write output {self.path}: {exc.strerror or exc}"
-                ) from None
-            self.tmp = ""
+        if self.file is not None:
+            self.file.commit()
 
     def discard(self) -> None:
-        if self.tmp:
-            self.handle.close()
-            Path(self.tmp).unlink(missing_ok=True)
-            self.tmp = ""
+        if self.file is not None:
+            self.file.discard()
 
 
 def write_output(path: str, lines: list[str]) -> None:
-    """Write all lines at once; a file is written to a temp file then renamed."""
+    """Write all lines at once (stdout, or a file as :class:`OutputFile` does)."""
     out = OutputFile(path)
     try:
         out.write(lines)
@@ -183,8 +166,9 @@ def is_stream(path: str) -> bool:
 def stream_batches(fd: int, limit: int = 1 << 16) -> Iterator[list[str]]:
     """The lines of ``fd`` as they arrive: wait for input, then take every
     complete line already waiting (up to about ``limit`` bytes) as one batch.
-    The last line may lack its newline; lines split as :func:`split_lines` does."""
-    pending = b""
+    The last line may lack its newline; lines split as :func:`split_lines` does
+    (warnings number them from the start of the stream)."""
+    pending, done = b"", 0
     while True:
         chunk = os.read(fd, limit)
         while chunk and len(chunk) < limit and select.select([fd], [], [], 0)[0]:
@@ -197,9 +181,11 @@ def stream_batches(fd: int, limit: int = 1 << 16) -> Iterator[list[str]]:
         complete, newline, rest = (pending + chunk).rpartition(b"\n")
         pending = rest
         if newline:
-            yield split_lines(complete + newline, "stdin")
+            lines = split_lines(complete + newline, "stdin", done + 1)
+            done += len(lines)
+            yield lines
     if pending:
-        yield split_lines(pending, "stdin")
+        yield split_lines(pending, "stdin", done + 1)
 
 
 def translate_lines(
@@ -209,6 +195,7 @@ def translate_lines(
     lines: list[str],
     *,
     progress: bool,
+    first_line: int = 1,
 ) -> list[list[Translation]]:
     plots = bool(cfg.attention_plots) and cfg.attention_plots_max > 0
     return translate_nbest(
@@ -219,14 +206,17 @@ def translate_lines(
         device,
         progress=progress,
         keep_attention=plots,
+        first_line=first_line,
     )
 
 
 def run(cfg: TranslateConfig, out_dir: Path | None = None) -> int:
     """Translate; returns the number of lines written."""
-    check_output(cfg.output)
+    check_output(cfg)
     device = pick_device(cfg.device)
     loaded = load_model(checkpoint_list(cfg.checkpoint), device)
+    decoding, source = choose_decoding(cfg, loaded)
+    cfg = replace(cfg, decoding=decoding, decoding_keys=None)
     stream = is_stream(cfg.input)
     out = OutputFile(cfg.output)
     try:
@@ -246,8 +236,11 @@ def run(cfg: TranslateConfig, out_dir: Path | None = None) -> int:
         out.commit()
     finally:
         out.discard()
+    how = f"{decoding.strategy.value} search, decoding from the {source}"
     if cfg.output != "-":
-        log.info("wrote %d lines to %s", written, cfg.output)
+        log.info("wrote %d lines to %s (%s)", written, cfg.output, how)
+    else:  # stderr stays quiet beside a stream on stdout
+        log.debug("translated %d lines (%s)", written, how)
     if cfg.attention_plots and cfg.attention_plots_max > 0:
         write_attention_plots(kept, Path(cfg.attention_plots), cfg.attention_plots_max)
     return written
@@ -262,7 +255,9 @@ def _translate_stream(
     written, done = 0, 0
     kept: list[list[Translation]] = []
     for lines in stream_batches(sys.stdin.fileno()):
-        translations = translate_lines(cfg, loaded, device, lines, progress=False)
+        translations = translate_lines(
+            cfg, loaded, device, lines, progress=False, first_line=done + 1
+        )
         outputs = format_output(translations, cfg.output_format, first_line=done + 1)
         out.write(outputs)
         written, done = written + len(outputs), done + len(lines)

@@ -55,6 +55,7 @@ from nmt.config.model import (
     RNNConfig,
     SutskeverConfig,
     TransformerConfig,
+    embedding_dim,
 )
 from nmt.config.roots import (
     DataCommandConfig,
@@ -80,6 +81,7 @@ from nmt.config.training import (
 )
 
 __all__ = [
+    "embedding_dim",
     "checkpoint_list",
     "AverageConfig",
     "ServeConfig",

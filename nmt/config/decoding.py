@@ -25,7 +25,7 @@ class DecodingConfig:
     min_len: int = 0  # output tokens before <eos> is allowed
     batch_size: int = 128  # sentences per batch (beam: times beam_size rows)
     beam_size: int = 5  # beam only; also cut to the target vocabulary size
-    max_beam_size: int = 64  # the largest beam_size accepted (memory grows with it)
+    max_beam_size: int = 64  # the largest beam_size (and sampling's n_best) accepted
     n_best: int = 1  # hypotheses per sentence (beam: <= beam_size; sample: samples)
     # GNMT length penalty (Wu et al. 2016, eq. 14): score = log P / ((5 + |Y|) / 6)^alpha;
     # 0 = plain log-probability.  Ranks beam hypotheses and n-best samples.
@@ -65,6 +65,12 @@ class DecodingConfig:
             raise ConfigError(
                 f"decoding.n_best={self.n_best} needs decoding.beam_size >= n_best "
                 f"(got beam_size={self.beam_size})"
+            )
+        if self.strategy == DecodingStrategy.sample and self.n_best > self.max_beam_size:
+            # samples are decoded side by side as rows, as a beam's hypotheses are
+            raise ConfigError(
+                f"decoding.n_best={self.n_best} samples is above "
+                f"decoding.max_beam_size={self.max_beam_size} (raise that key to allow it)"
             )
         if self.strategy == DecodingStrategy.greedy and self.n_best > 1:
             raise ConfigError(

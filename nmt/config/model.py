@@ -108,13 +108,17 @@ class RNNConfig(ModelConfig):
     """Options every recurrent encoder-decoder shares."""
 
     cell: CellType = CellType.lstm
-    emb_dim: int = 256
+    # null: follows hidden_dim when the embeddings are tied (they must match),
+    # else 256; a value given is kept, and a tie that contradicts it is an error
+    emb_dim: int | None = None
     hidden_dim: int = 512  # the decoder's, and each encoder direction's
     num_layers: int = 2
     bidirectional: bool = False
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        if self.emb_dim is None:
+            self.emb_dim = self.hidden_dim if self.tie_embeddings else 256
         for key in ("emb_dim", "hidden_dim", "num_layers"):
             if getattr(self, key) < 1:
                 raise ConfigError(f"model.{key} must be >= 1")
@@ -127,6 +131,13 @@ class RNNConfig(ModelConfig):
                 f"model.hidden_dim (got {self.emb_dim} and {self.hidden_dim}): change one of "
                 "them or set model.tie_embeddings=false"
             )
+
+
+def embedding_dim(cfg: RNNConfig) -> int:
+    """``model.emb_dim`` once the config's checks have resolved a null."""
+    if cfg.emb_dim is None:
+        raise ConfigError("model.emb_dim is null: build the config through its dataclass")
+    return cfg.emb_dim
 
 
 def check_readout(cfg: RNNConfig, readout: Readout, maxout: bool) -> None:

@@ -62,12 +62,22 @@ class TrainConfig:
 @dataclass
 class ModelUseConfig:
     """What every command that loads a trained model shares (evaluate,
-    translate, serve): the checkpoint(s), the device, threads and decoding."""
+    translate, serve): the checkpoint(s), the device, threads and decoding.
+
+    The decoding a command uses: ``decoding`` as it is when ``decoding_keys``
+    is null (``decoding=NAME`` on the command line, or a caller that builds
+    this config itself); otherwise the checkpoint's recipe (today's default
+    for a checkpoint that predates it) with the ``decoding_keys`` values on
+    top.  ``nmt.cli`` fills ``decoding_keys`` from the command line: ``{}``
+    when it names no decoding, the ``decoding.KEY=VALUE`` pairs when it names
+    keys but no preset.
+    """
 
     checkpoint: Any = MISSING  # a path, or a list of paths: an ensemble
     device: DeviceChoice = DeviceChoice.auto
     threads: int | None = None  # torch CPU threads; null: see check_threads
     decoding: DecodingConfig = field(default_factory=DecodingConfig)
+    decoding_keys: dict[str, Any] | None = None  # see above; set by nmt.cli
 
     def __post_init__(self) -> None:
         checkpoint_list(self.checkpoint)

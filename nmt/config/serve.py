@@ -33,6 +33,7 @@ class ServeConfig(ModelUseConfig):
     max_body_bytes: int = 262144  # request body (Content-Length and the bytes read)
     max_beam_size: int = 16
     max_n_best: int = 16
+    body_timeout_s: float = 10.0  # give up on a request body that stalls this long (408)
     batch_wait_ms: float = 5.0  # how long a batch stays open for more requests
     max_batch_lines: int = 128  # lines decoded together at most
 
@@ -45,6 +46,8 @@ class ServeConfig(ModelUseConfig):
         for key in (*limits, "max_batch_lines"):
             if getattr(self, key) < 1:
                 raise ConfigError(f"{key}={getattr(self, key)} must be >= 1")
+        if self.body_timeout_s <= 0:
+            raise ConfigError(f"body_timeout_s={self.body_timeout_s} must be > 0")
         if self.batch_wait_ms < 0:
             raise ConfigError(f"batch_wait_ms={self.batch_wait_ms} must be >= 0")
 

@@ -110,6 +110,9 @@ class TrainerConfig:
     max_steps: int | None = None  # stop after this many optimizer steps in all
     max_minutes: float | None = None  # wall-clock budget; stops after the epoch it ends in
     batch_size: int = 128
+    # batches whose gradients add up to one optimizer step (fairseq's
+    # --update-freq): the effective batch is accumulate x batch_size sentences
+    accumulate: int = 1
     clip_grad_norm: float | None = 1.0
     teacher_forcing: float = 1.0  # the ratio (constant schedule) or its start value
     # Bengio et al. 2015 (sec. 2.4), i = optimizer steps taken, each floored at
@@ -128,6 +131,9 @@ class TrainerConfig:
     test_split: str | None = "test_2016_flickr"  # evaluated at the end; "all" = every
     # test split found locally; null = none
     resume_from: str | None = None  # a checkpoint, or a run dir (its checkpoints/last.pt)
+    # with resume_from: take the model's weights (and vocabularies) only; a new
+    # optimizer, schedule and step count (how an averaged checkpoint trains on)
+    weights_only: bool = False
     # padded source + target tokens per batch (beside batch_size sentences); null = off
     max_tokens: int | None = None
     label_smoothing: float = 0.0  # training loss only; val loss/ppl stay the plain NLL
@@ -156,6 +162,8 @@ class TrainerConfig:
             raise ConfigError("trainer.clip_grad_norm must be > 0 or null")
 
     def _check_robustness_keys(self) -> None:
+        if self.accumulate < 1:
+            raise ConfigError(f"trainer.accumulate={self.accumulate} must be >= 1")
         for key in ("max_tokens", "patience", "save_every_steps"):
             value = getattr(self, key)
             if value is not None and value < 1:

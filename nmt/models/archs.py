@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from nmt.config import BahdanauConfig, ChoConfig, LuongConfig, RNNConfig, SutskeverConfig
+from nmt.config import (
+    BahdanauConfig,
+    ChoConfig,
+    LuongConfig,
+    RNNConfig,
+    SutskeverConfig,
+    embedding_dim,
+)
 from nmt.models.attention_decoders import BahdanauDecoder, LuongDecoder
 from nmt.models.decoder import ChoDecoder, Decoder, DecoderSpec, RNNDecoder
 from nmt.models.encoder import RNNEncoder
@@ -15,7 +22,7 @@ from nmt.models.seq2seq import Seq2Seq, init_parameters
 def _encoder(cfg: RNNConfig, sizes: VocabSizes) -> RNNEncoder:
     return RNNEncoder(
         vocab_size=sizes.src,
-        emb_dim=cfg.emb_dim,
+        emb_dim=embedding_dim(cfg),
         hidden_dim=cfg.hidden_dim,
         num_layers=cfg.num_layers,
         cell=cfg.cell,
@@ -29,7 +36,7 @@ def _decoder_spec(cfg: RNNConfig, sizes: VocabSizes, encoder: RNNEncoder) -> Dec
     """The config fields every decoder reads, whatever its architecture."""
     return DecoderSpec(
         vocab_size=sizes.tgt,
-        emb_dim=cfg.emb_dim,
+        emb_dim=embedding_dim(cfg),
         hidden_dim=cfg.hidden_dim,
         num_layers=cfg.num_layers,
         cell=cfg.cell,

@@ -12,7 +12,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from nmt.config import CellType
 
-_RNN_CLASSES: dict[CellType, Any] = {
+RNN_CLASSES: dict[CellType, Any] = {
     CellType.rnn: nn.RNN,
     CellType.gru: nn.GRU,
     CellType.lstm: nn.LSTM,
@@ -29,7 +29,7 @@ def make_rnn(
     bidirectional: bool = False,
 ) -> nn.RNNBase:
     """A batch-first ``nn.RNN``/``nn.GRU``/``nn.LSTM``; dropout between layers only."""
-    return _RNN_CLASSES[cell](
+    return RNN_CLASSES[cell](
         input_size=input_size,
         hidden_size=hidden_size,
         num_layers=num_layers,

@@ -7,14 +7,15 @@ gives a 500, and the server keeps serving after either.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -22,6 +23,7 @@ from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 
 from nmt.config import DecodingConfig, DecodingStrategy, ServeConfig, to_plain
 from nmt.serve.batcher import MicroBatcher
@@ -35,6 +37,7 @@ from nmt.serve.schemas import (
 )
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 STATIC = Path(__file__).parent / "static"
 
 
@@ -45,20 +48,36 @@ class Engine:
     translate(lines, decoding, keep_attention) gives, per line, its n-best
     hypotheses, best first: objects with ``text``, ``score``, ``tokens``,
     ``src_tokens`` and ``attention`` (a (len(tokens), len(src_tokens)) tensor,
-    or None).  info: facts about the model for ``/info``.
+    or None).  info: facts about the model for ``/info``.  decoding: what a
+    request that names no strategy gets (None: the server config's), and
+    decoding_source where it came from.
     """
 
     translate: Callable[[list[str], DecodingConfig, bool], Sequence[Sequence[Any]]]
     info: dict[str, Any]
+    decoding: DecodingConfig | None = None
+    decoding_source: str = "command line"
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """The body, refused (413) when its Content-Length or the bytes read pass ``limit``."""
+async def read_body(request: Request, limit: int, idle_s: float) -> bytes:
+    """The body, refused (413) when its Content-Length or the bytes read pass
+    ``limit``, and given up (408) when no byte of it comes for ``idle_s``."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise RequestError(413, f"request body of {declared} bytes is over max_body_bytes={limit}")
     chunks, size = [], 0
-    async for chunk in request.stream():
+    stream = request.stream().__aiter__()
+    while True:
+        try:
+            chunk = await asyncio.wait_for(stream.__anext__(), idle_s)
+        except StopAsyncIteration:
+            break
+        except ClientDisconnect:
+            raise RequestError(499, "the client closed the connection") from None
+        except TimeoutError:
+            raise RequestError(
+                408, f"request body: nothing arrived for body_timeout_s={idle_s:g} s"
+            ) from None
         size += len(chunk)
         if size > limit:
             raise RequestError(413, f"request body is over max_body_bytes={limit} bytes")
@@ -162,8 +181,9 @@ def line_result(source: str, hyps: Sequence[Any], attention: bool) -> dict[str, 
     return result
 
 
-def server_facts(cfg: ServeConfig) -> dict[str, Any]:
-    """The limits and, per strategy, the options a request gets when it sets none."""
+def server_facts(cfg: ServeConfig, decoding_source: str) -> dict[str, Any]:
+    """The limits, the default decoding and where it came from, and, per
+    strategy, the options a request gets when it sets none."""
     limits = ("max_lines", "max_line_chars", "max_body_bytes", "max_beam_size", "max_n_best")
     defaults = {
         s.value: to_plain(decoding_for(TranslateRequest(text="", strategy=s.value), cfg))
@@ -171,27 +191,49 @@ def server_facts(cfg: ServeConfig) -> dict[str, Any]:
     }
     return {
         "limits": {key: getattr(cfg, key) for key in limits},
-        "decoding": {"default": cfg.decoding.strategy.value, "strategies": defaults},
+        "decoding": {
+            "default": cfg.decoding.strategy.value,
+            "source": decoding_source,
+            "strategies": defaults,
+        },
     }
+
+
+async def unless_disconnected(request: Request, work: Awaitable[T], every_s: float = 0.05) -> T:
+    """The result of ``work``, which is cancelled (and its job dropped by the
+    batcher before decoding) when the client disconnects first."""
+    task = asyncio.ensure_future(work)
+    while True:
+        done, _ = await asyncio.wait({task}, timeout=every_s)
+        if done:
+            return task.result()
+        if await request.is_disconnected():
+            task.cancel()
+            raise RequestError(499, "the client closed the connection")
 
 
 async def answer_translate(
     request: Request, batcher: MicroBatcher, cfg: ServeConfig
 ) -> JSONResponse:
     """``POST /translate``: check, queue for the next batch, answer."""
-    parsed = parse_request(await read_body(request, cfg.max_body_bytes))
+    parsed = parse_request(await read_body(request, cfg.max_body_bytes, cfg.body_timeout_s))
     lines = parsed.lines()
     check_lines(lines, cfg)
     decoding = decoding_for(parsed, cfg)
     # samples depend on the batch they are drawn in: a sampling request goes alone
     alone = decoding.strategy == DecodingStrategy.sample
     key = None if alone else dataclasses.astuple(decoding)
-    found = await batcher.submit(lines, decoding, key, parsed.attention) if lines else []
+    found: Sequence[Any] = []
+    if lines:
+        work = batcher.submit(lines, decoding, key, parsed.attention)
+        found = await unless_disconnected(request, work)
     results = [line_result(s, h, parsed.attention) for s, h in zip(lines, found, strict=True)]
     return JSONResponse({"translations": results, "decoding": to_plain(decoding)})
 
 
 def create_app(engine: Engine, cfg: ServeConfig) -> FastAPI:
+    if engine.decoding is not None:
+        cfg = dataclasses.replace(cfg, decoding=engine.decoding)
     batcher = MicroBatcher(
         engine.translate, wait_s=cfg.batch_wait_ms / 1000, max_lines=cfg.max_batch_lines
     )
@@ -204,7 +246,7 @@ def create_app(engine: Engine, cfg: ServeConfig) -> FastAPI:
     app = FastAPI(title="nmt", docs_url=None, redoc_url=None, lifespan=lifespan)
     app.state.batcher = batcher
     install_error_handlers(app)
-    info = engine.info | server_facts(cfg)
+    info = engine.info | server_facts(cfg, engine.decoding_source)
     schema = {"content": {"application/json": {"schema": TranslateRequest.model_json_schema()}}}
 
     @app.get("/health")

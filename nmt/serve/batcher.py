@@ -99,7 +99,12 @@ class MicroBatcher:
         return jobs
 
     async def _decode(self, group: list[Job]) -> None:
-        """One call for the group's lines; each job gets its share, or the error."""
+        """One call for the group's lines; each job gets its share, or the error.
+        A job whose future is done already (its client went away and the
+        request was cancelled) is dropped before decoding."""
+        group = [job for job in group if not job.future.done()]
+        if not group:
+            return
         lines = [line for job in group for line in job.lines]
         attention = any(job.attention for job in group)
         self.calls += 1

@@ -36,7 +36,8 @@ from nmt.checkpoint import (
 from nmt.training.distributed import Distributed
 from nmt.training.errors import TrainingError
 from nmt.training.logger import MetricsLog
-from nmt.training.state import TrainState
+from nmt.training.resume_checks import batching_changes
+from nmt.training.state import Sums, TrainState
 
 log = logging.getLogger(__name__)
 
@@ -220,17 +221,21 @@ class Checkpointer:
         self.files.save(payload, state.step, best=best, snapshot=snapshot)
 
     def resume(
-        self, path: str | Path, data: dict[str, Any] | None = None
+        self, path: str | Path, data: dict[str, Any] | None = None, *, weights_only: bool = False
     ) -> tuple[TrainState, dict[str, float]]:
         """Load the training parts and generators from a checkpoint (or a run dir's
         ``checkpoints/last.pt``), put ``metrics.jsonl`` back to that step, and
         return the train state and validation metrics saved with them.  ``data``
-        is the checkpoint when the caller has loaded it already."""
+        is the checkpoint when the caller has loaded it already.  ``weights_only``:
+        the model's weights alone, and a fresh state (step 0)."""
         path = resolve_checkpoint(path, LAST)
         data = load_checkpoint(path) if data is None else data
+        if weights_only:
+            return self._load_weights(path, data), {}
         self._load_parts(path, data)
         state = TrainState.from_dict(data["trainer_state"])
         self._adapt_world_size(state)
+        self._adapt_batching(state, data.get("config") or {})
         rngs = data.get("rng_per_rank")
         own = rngs[self.dist.rank] if rngs and len(rngs) == self.dist.world_size else None
         restore_rng(own or data["rng"], self.device)
@@ -245,6 +250,28 @@ class Checkpointer:
             state.batch_in_epoch,
         )
         return state, dict(data.get("val_metrics") or {})
+
+    def _load_weights(self, path: Path, data: dict[str, Any]) -> TrainState:
+        try:
+            self.parts.model.load_state_dict(data["model"])
+        except (KeyError, RuntimeError) as exc:
+            reason = " ".join(str(exc).split())[:300]
+            raise CheckpointError(f"{path}: its weights do not fit this model: {reason}") from None
+        log.info("took the model's weights from %s; training starts at step 0", path)
+        return TrainState(world_size=self.dist.world_size)
+
+    def _adapt_batching(self, state: TrainState, saved: dict[str, Any]) -> None:
+        """Batching keys changed since the checkpoint: the batch position means
+        nothing in the new batches, so the epoch in progress starts again."""
+        changed = batching_changes(saved, self.extra.get("config") or {})
+        if changed and state.batch_in_epoch > 0:
+            log.warning(
+                "resumed with %s: epoch %d starts again from its first batch",
+                "; ".join(changed),
+                state.epoch + 1,
+            )
+            state.batch_in_epoch = 0
+            state.epoch_sums, state.window_sums = Sums(), Sums()
 
     def _load_parts(self, path: Path, data: dict[str, Any]) -> None:
         try:

@@ -15,10 +15,11 @@ log steps, before every save and at the end of an epoch.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -122,16 +123,27 @@ class Trainer:
         logits = self.net(batch.src, batch.src_lengths, batch.tgt_in, teacher_forcing=ratio)
         return logits, batch.tgt_out
 
-    def _train_step(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+    def _train_step(self, batch: Batch | list[Batch]) -> tuple[torch.Tensor, torch.Tensor]:
+        """One optimizer step over one batch, or over the ``trainer.accumulate``
+        batches of a list: each one's summed loss divided by the target tokens
+        of them all, so that the gradient is that of one batch holding them
+        all.  Under DDP the gradients are synchronized on the last one only."""
+        batches = batch if isinstance(batch, list) else [batch]
         self.net.train()
         ratio = teacher_forcing_at(self.cfg, self.state.step)
         self.optimizer.zero_grad(set_to_none=True)
-        with autocast(self.precision, self.device):
-            logits, target = self._logits(batch, ratio)
-        nll_sum, loss_sum = token_losses(
-            logits, target, self.model.tgt_pad, self.cfg.label_smoothing
-        )
-        self.scaler.scale(loss_sum / max(batch.ntokens, 1)).backward()
+        ntokens = max(sum(b.ntokens for b in batches), 1)
+        sums = torch.zeros(2, device=self.device)  # summed NLL and loss, float32 as the losses
+        for i, part in enumerate(batches):
+            sync = i == len(batches) - 1
+            with contextlib.nullcontext() if sync else self._no_sync():
+                with autocast(self.precision, self.device):
+                    logits, target = self._logits(part, ratio)
+                nll_sum, loss_sum = token_losses(
+                    logits, target, self.model.tgt_pad, self.cfg.label_smoothing
+                )
+                self.scaler.scale(loss_sum / ntokens).backward()
+            sums += torch.stack((nll_sum.detach(), loss_sum.detach()))
         if self.cfg.clip_grad_norm is not None:
             self.scaler.unscale_(self.optimizer)
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.clip_grad_norm)
@@ -140,7 +152,12 @@ class Trainer:
         if isinstance(self.scheduler, PerStepLR):
             self.scheduler.step()
         self.state.step += 1
-        return nll_sum.detach(), loss_sum.detach()
+        return sums[0], sums[1]
+
+    def _no_sync(self) -> contextlib.AbstractContextManager[Any]:
+        """DDP's no_sync (no all-reduce of gradients), else nothing."""
+        no_sync = getattr(self.net, "no_sync", None)
+        return no_sync() if no_sync is not None else contextlib.nullcontext()
 
     # -- the loop -------------------------------------------------------------------
     def fit(self, batches: BatchSource) -> TrainState:
@@ -193,16 +210,28 @@ class Trainer:
             total, first, epoch, enabled=self.dist.is_main, every_s=self.cfg.progress_every_s
         )
         self._fold_t0 = time.perf_counter()
-        for batch in source.batches(epoch, first):
-            nll, loss = self._train_step(batch.to(self.device, non_blocking=True))
+        for group in self._groups(source.batches(epoch, first)):
+            nll, loss = self._train_step(group)
             self._pending += torch.stack((nll, loss)).double()
-            self._pending_tokens += batch.ntokens
-            self.state.batch_in_epoch += 1
-            bar.update()
+            self._pending_tokens += sum(batch.ntokens for batch in group)
+            self.state.batch_in_epoch += len(group)
+            bar.update(len(group))
             if self._after_step(epoch, bar, last=self.state.batch_in_epoch >= total):
                 break
         bar.close()
         self._fold(epoch)
+
+    def _groups(self, batches: Iterable[Batch]) -> Iterator[list[Batch]]:
+        """The batches, on the device, ``trainer.accumulate`` to an optimizer
+        step (the last group of an epoch may be smaller)."""
+        group: list[Batch] = []
+        for batch in batches:
+            group.append(batch.to(self.device, non_blocking=True))
+            if len(group) == self.cfg.accumulate:
+                yield group
+                group = []
+        if group:
+            yield group
 
     def _after_step(self, epoch: int, bar: Any, *, last: bool) -> bool:
         """Log, save or stop after a step; True ends the epoch (budget spent)."""
@@ -336,7 +365,9 @@ class Trainer:
         """Continue from a checkpoint (or a run dir's ``checkpoints/last.pt``) at the
         step it was written: same batch position, generators and running sums.
         ``data`` is the checkpoint when the caller has loaded it already."""
-        self.state, self._last_val = self.checkpointer.resume(path, data)
+        self.state, self._last_val = self.checkpointer.resume(
+            path, data, weights_only=self.cfg.weights_only
+        )
 
     def _score(self, val: dict[str, float]) -> float:
         """Higher is better."""

@@ -513,3 +513,27 @@ def test_every_rnn_arch_checks_tied_embedding_sizes(arch: str) -> None:
     with pytest.raises(ConfigError, match=r"model\.tie_embeddings=true .*emb_dim == "):
         MODEL_CONFIGS[arch](tie_embeddings=True, emb_dim=8, hidden_dim=16)
     assert MODEL_CONFIGS[arch](tie_embeddings=True, emb_dim=16, hidden_dim=16).tie_embeddings
+
+
+def test_a_tied_model_resizes_with_hidden_dim_alone() -> None:
+    """model/luong.yaml ties: the embedding follows hidden_dim unless set; a
+    contradiction set on the command line is still an error naming both keys."""
+    assert typed("train", ["model.hidden_dim=512"]).model.emb_dim == 512
+    untied = typed("train", ["model.hidden_dim=512", "model.tie_embeddings=false"]).model
+    assert untied.emb_dim == 256
+    with pytest.raises(ConfigError, match=r"model\.emb_dim == model\.hidden_dim"):
+        typed("train", ["model.hidden_dim=512", "model.emb_dim=128"])
+
+
+def test_sampling_n_best_is_capped_like_a_beam() -> None:
+    with pytest.raises(ConfigError, match=r"decoding\.n_best=100000 samples is above"):
+        typed("translate", ["checkpoint=x.pt", "decoding=sample", "decoding.n_best=100000"])
+    assert typed("translate", ["checkpoint=x.pt", "decoding=sample", "decoding.n_best=64"])
+
+
+def test_model_commands_name_no_decoding_by_default() -> None:
+    """No preset composed unless named: the checkpoint's recipe decides (see ModelUseConfig)."""
+    for command in ("evaluate", "translate", "serve"):
+        assert compose_command(command, ["checkpoint=x.pt"]).decoding.strategy == "greedy"
+        chosen = compose_command(command, ["checkpoint=x.pt", "decoding=beam"]).decoding
+        assert chosen.strategy == "beam" and chosen.length_penalty == 0.6

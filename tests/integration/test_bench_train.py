@@ -43,12 +43,9 @@ def test_bench_train_prints_speeds_and_writes_its_row(tmp_path: Path) -> None:
 
 
 def test_reference_models_have_nmt_parameter_counts() -> None:
-    sys.path.insert(0, str(SCRIPT.parent))
-    try:
-        import bench_train
-        from tutorial_reference import build_reference
-    finally:
-        sys.path.remove(str(SCRIPT.parent))
+    import bench_train
+    from tutorial_reference import build_reference
+
     from nmt.models.registry import build_model
 
     sizes = bench_train.VocabSizes(src=31, tgt=29, src_pad=1, tgt_pad=1)
@@ -61,11 +58,8 @@ def test_reference_models_have_nmt_parameter_counts() -> None:
 
 
 def test_tutorial_batches_are_shuffled_unsorted_and_cover_the_epoch() -> None:
-    sys.path.insert(0, str(SCRIPT.parent))
-    try:
-        from bench_train import tutorial_index_batches
-    finally:
-        sys.path.remove(str(SCRIPT.parent))
+    from bench_train import tutorial_index_batches
+
     batches = tutorial_index_batches(1000, 128, seed=3)
     assert [len(b) for b in batches] == [128] * 7 + [104]  # the last one short
     flat = [i for b in batches for i in b]

@@ -94,3 +94,12 @@ def test_every_rank_uses_rank_0s_run_dir(synthetic_corpus, tmp_path: Path) -> No
     ).is_file()
     assert [r["step"] for r in records(run) if r["type"] == "epoch"] == [BATCHES // 2]
     assert "epoch 1:" not in results[1][1]  # rank 1 stays quiet: no progress bar, no info log
+
+
+def test_torchrun_with_gradient_accumulation(synthetic_corpus, tmp_path: Path) -> None:
+    """trainer.accumulate=2 under DDP: 5 batches per process and epoch make 3
+    optimizer steps (the inner batches skip the all-reduce: no_sync)."""
+    args = {**DDP_ARGS, "trainer.max_epochs": 1, "trainer.accumulate": 2}
+    torchrun(tiny_run_args(synthetic_corpus, **args), tmp_path)
+    (run,) = [p for p in (tmp_path / "outputs").glob("*/*") if p.is_dir()]
+    assert [r["step"] for r in records(run) if r["type"] == "epoch"] == [3]

@@ -10,19 +10,16 @@ from __future__ import annotations
 
 import os
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
 import torch
+from bench_serve import running_server
+from serve_screenshot import choose_hypothesis, chromium, find_browser, translate_in_page
 from tiny_checkpoint import save_tiny_checkpoint
 
 from nmt.config import decoding_preset
 from nmt.translation import translate_nbest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
-from bench_serve import running_server  # noqa: E402
-from serve_screenshot import choose_hypothesis, chromium, find_browser, translate_in_page  # noqa: E402
 
 SENTENCE = "s3 s1 s4 s7 s2"
 

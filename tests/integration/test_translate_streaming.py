@@ -177,7 +177,13 @@ def test_evaluate_and_serve_take_an_ensemble(
     assert both["checkpoint"] == pair and alone["checkpoint"] == str(checkpoint)
     assert both["bleu"] == alone["bleu"] and both["ppl"] == pytest.approx(alone["ppl"], rel=1e-5)
     engine = make_engine(ServeConfig(checkpoint=pair, device="cpu"))  # type: ignore[arg-type]
-    assert engine.info["ensemble"] == pair and engine.info["checkpoint"] == str(checkpoint)
+    # an ensemble is described as one: its members with their own facts, none of
+    # them passed off as the ensemble's, and no absolute path
+    members = engine.info["ensemble"]
+    assert engine.info["checkpoint"] is None and engine.info["step"] is None
+    assert [m["checkpoint"] for m in members] == [members[0]["checkpoint"]] * 2
+    assert members[0]["checkpoint"].endswith("tiny.pt")
+    assert not members[0]["checkpoint"].startswith("/")
     served = engine.translate(["s1 s2 s3"], DecodingConfig(), False)[0][0]
     single = make_engine(ServeConfig(checkpoint=str(checkpoint), device="cpu"))  # type: ignore[arg-type]
     assert served.text == single.translate(["s1 s2 s3"], DecodingConfig(), False)[0][0].text

@@ -18,6 +18,7 @@ from nmt.checkpoint import (
     resolve_checkpoint,
     save_checkpoint,
 )
+from nmt.files import OutputError
 
 
 class NotPlainData:
@@ -115,7 +116,7 @@ def test_failing_first_save_leaves_nothing(tmp_path: Path, monkeypatch: pytest.M
         raise RuntimeError("disk on fire")
 
     monkeypatch.setattr(torch, "save", boom)
-    with pytest.raises(RuntimeError):
+    with pytest.raises(OutputError, match="cannot write checkpoint .*best.pt: disk on fire"):
         save_checkpoint(payload(), tmp_path / "best.pt")
     assert list(tmp_path.iterdir()) == []
 

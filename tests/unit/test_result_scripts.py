@@ -10,17 +10,12 @@ from typing import Any
 import pytest
 import yaml
 
-SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
-
 
 @pytest.fixture(scope="module")
 def scripts() -> Any:
-    sys.path.insert(0, str(SCRIPTS))
-    try:
-        import results
-        import tuning
-    finally:
-        sys.path.remove(str(SCRIPTS))
+    import results
+    import tuning
+
     return results, tuning
 
 
@@ -288,3 +283,22 @@ def test_results_table_keeps_the_sections_other_scripts_wrote(scripts: Any, tmp_
     assert text.count(section) == 1 and text.count(other) == 1
     results.write_markdown([row("default", 31.0)], path, set())
     assert path.read_text().count(section) == 1 and path.read_text().count(other) == 1
+
+
+def test_docs_show_no_machine_paths(monkeypatch: pytest.MonkeyPatch) -> None:
+    """scripts/_common.public_paths: repo-relative, $NMT_DATA_DIR, outputs/ or
+    ``…/`` placeholders; URLs, units, system paths and HTML markers untouched."""
+    import _common
+
+    monkeypatch.setenv("NMT_DATA_DIR", "/data/m30k")
+    root = _common.ROOT
+    text = (
+        f"`{root}/docs/x.md` /data/m30k/val.de.gz /srv/runs/a/checkpoints/best.pt "
+        "/home/me/outputs/2026-01-01/10-00/summary.json /srv/runs/a http://h:80/x/y "
+        "tokens/s /dev/null <!-- /tuning:sweep-a -->"
+    )
+    assert _common.public_paths(text) == (
+        "`docs/x.md` $NMT_DATA_DIR/val.de.gz …/a/checkpoints/best.pt "
+        "outputs/2026-01-01/10-00/summary.json …/runs/a http://h:80/x/y "
+        "tokens/s /dev/null <!-- /tuning:sweep-a -->"
+    )

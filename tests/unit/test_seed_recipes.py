@@ -5,9 +5,7 @@ the tutorials' wiring of the start state and the output layer."""
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 import torch
@@ -25,7 +23,6 @@ from nmt.config import (
 )
 from nmt.models.registry import VocabSizes, build_model
 
-SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
 # Multi30k de->en with min_freq 2, as the tutorials print them
 SIZES = VocabSizes(src=7853, tgt=5893, src_pad=1, tgt_pad=1)
 E, H = 256, 512
@@ -98,11 +95,8 @@ def count(model: torch.nn.Module) -> int:
 def test_seed_recipe_has_its_tutorials_parameter_count(
     recipe: str, seed_model: Callable[..., ModelConfig]
 ) -> None:
-    sys.path.insert(0, str(SCRIPTS))
-    try:
-        from tutorial_reference import build_reference
-    finally:
-        sys.path.remove(str(SCRIPTS))
+    from tutorial_reference import build_reference
+
     cfg = seed_model(recipe)
     ours = count(build_model(cfg, SIZES))
     assert ours == TUTORIAL_COUNTS[recipe]

@@ -461,3 +461,58 @@ def test_label_smoothing_changes_the_training_loss_only(
         )
         assert record.get("ppl", record.get("train_ppl")) == pytest.approx(math.exp(plain))
         assert (smoothed == plain) == (smoothing == 0.0)
+
+
+def test_accumulated_step_equals_one_batch_of_all_the_examples(
+    tmp_path: Path, make_tiny_model, tiny_pipeline: TextPipeline, tiny_examples: Examples
+) -> None:
+    """trainer.accumulate=3 over three batches: the loss and the update of one
+    batch that holds the three batches' examples."""
+    vocab = tiny_pipeline.tgt_vocab
+    ids = [[0, 1, 2, 3], [4, 5, 6], [7, 8, 9, 10, 11]]
+
+    def batch_of(rows: list[int]) -> Batch:
+        chosen = [tiny_examples[i] for i in rows]
+        return collate(
+            chosen, rows, pad_idx=vocab.pad_idx, bos_idx=vocab.bos_idx, eos_idx=vocab.eos_idx
+        )
+
+    parts = [batch_of(rows) for rows in ids]
+    whole = batch_of([i for rows in ids for i in rows])
+    assert whole.ntokens == sum(p.ntokens for p in parts)
+    model_a = make_tiny_model()
+    model_b = copy.deepcopy(model_a)
+    options = {"optimizer": OptimizerName.sgd, "lr": 0.5}
+    trainer_a = make_trainer(model_a, tmp_path / "a", accumulate=3, **options)
+    trainer_b = make_trainer(model_b, tmp_path / "b", **options)
+    nll_a, loss_a = trainer_a._train_step(parts)
+    nll_b, loss_b = trainer_b._train_step(whole)
+    assert trainer_a.state.step == trainer_b.state.step == 1
+    assert float(nll_a) == pytest.approx(float(nll_b), rel=1e-5)
+    assert float(loss_a) == pytest.approx(float(loss_b), rel=1e-5)
+    moved = 0.0
+    for (name, pa), pb in zip(model_a.named_parameters(), model_b.parameters(), strict=True):
+        assert torch.allclose(pa, pb, atol=1e-6), name
+    for pa, p0 in zip(model_a.parameters(), make_tiny_model().parameters(), strict=True):
+        moved += float((pa - p0).detach().abs().sum())
+    assert moved > 0  # the step did change the weights
+
+
+def test_accumulate_counts_optimizer_steps_and_resumes_mid_epoch(
+    tmp_path: Path, make_tiny_model, tiny_pipeline: TextPipeline, tiny_examples: Examples
+) -> None:
+    options = {"max_epochs": 2, "accumulate": 3, "save_every_steps": 2, "teacher_forcing": 0.5}
+    straight = make_trainer(make_tiny_model(**RNG_HEAVY), tmp_path / "straight", **options)
+    straight.fit(batch_source(tiny_examples, tiny_pipeline))
+    assert straight.state.step == 2 * 4  # 10 batches an epoch: groups of 3, 3, 3 and 1
+
+    batches = batch_source(tiny_examples, tiny_pipeline)
+    first = make_trainer(make_tiny_model(**RNG_HEAVY), tmp_path / "run", **options)
+    with pytest.raises(Crash):  # epoch 2 dies in its third group: saved at step 6 (batch 6)
+        first.fit(crashing(batches, epoch=2, after=7))
+    again = make_trainer(make_tiny_model(seed=9, **RNG_HEAVY), tmp_path / "run", **options)
+    again.resume(tmp_path / "run")
+    assert (again.state.step, again.state.batch_in_epoch) == (6, 6)
+    again.fit(batch_source(tiny_examples, tiny_pipeline))
+    for key, value in straight.model.state_dict().items():
+        assert torch.equal(again.model.state_dict()[key], value), key

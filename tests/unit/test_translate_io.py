@@ -173,3 +173,31 @@ def test_tsv_rows_of_a_later_batch_keep_their_line_numbers() -> None:
     batch = [[Translation("a", -1.0), Translation("b", -2.0)], [Translation("", 0.0)] * 2]
     rows = format_output(batch, OutputFormat.tsv, first_line=5)
     assert [row.split("\t")[:2] for row in rows] == [["5", "1"], ["5", "2"], ["6", "1"], ["6", "2"]]
+
+
+def test_choose_decoding_takes_the_recipe_unless_the_command_line_names_one(
+    tmp_path: Path,
+) -> None:
+    from nmt.commands.common import LoadedModel, choose_decoding
+    from nmt.config import DecodingConfig, DecodingStrategy, TranslateConfig
+
+    recipe = {"strategy": "beam", "beam_size": 3, "length_penalty": 0.6}
+    loaded = LoadedModel(None, None, None, tmp_path, [tmp_path], recipe)  # type: ignore[arg-type]
+    given = DecodingConfig(strategy=DecodingStrategy.sample)
+
+    def chosen(keys: dict | None, stored: dict | None = recipe) -> tuple[DecodingConfig, str]:
+        cfg = TranslateConfig(checkpoint="x.pt", decoding=given, decoding_keys=keys)
+        return choose_decoding(cfg, LoadedModel(None, None, None, tmp_path, [tmp_path], stored))  # type: ignore[arg-type]
+
+    assert chosen(None) == (given, "command line")  # decoding=sample named
+    decoding, source = chosen({})
+    assert (decoding.strategy, decoding.beam_size, source) == (
+        DecodingStrategy.beam,
+        3,
+        "checkpoint (the training recipe)",
+    )
+    decoding, source = chosen({"n_best": 2})  # checked with the recipe's beam, not greedy
+    assert decoding.n_best == 2 and decoding.beam_size == 3 and "decoding.n_best" in source
+    decoding, source = chosen({}, None)  # older checkpoints: today's default
+    assert decoding == DecodingConfig() and source.startswith("default")
+    assert loaded.recipe_decoding == recipe

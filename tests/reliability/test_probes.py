@@ -1,8 +1,8 @@
-"""The bad inputs scripts/reliability.py tries, one function each.
+"""The bad inputs of issue 15 tried against the installed `nmt`, one probe each.
 
-A probe takes the :class:`_lab.Lab` and returns an :class:`_lab.Outcome`: the
-exit code, the first error line, and PASS when `nmt` did what the issue
-expects (one clear error line, the line count kept, an exact resume, ...).
+A probe takes the lab (see reliability_lab) and returns an Outcome: the exit
+code, the first error line, and PASS when `nmt` did what the issue expects
+(one clear error line, the line count kept, an exact resume, ...).
 """
 
 from __future__ import annotations
@@ -18,7 +18,17 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from _lab import Lab, Outcome, first_error, nmt, one_line_error, start, stderr_text
+from reliability_lab import (
+    ONE_LINE,
+    Lab,
+    Outcome,
+    first_error,
+    nmt,
+    one_line_error,
+    probe,
+    start,
+    stderr_text,
+)
 
 ODD_LINES = [
     b"s1 s2 s3",
@@ -46,47 +56,59 @@ def _odd_translation(lab: Lab) -> tuple[subprocess.CompletedProcess[bytes], list
     return lab.memo["odd"]
 
 
-def odd_bytes_line_count(lab: Lab) -> Outcome:
+@probe(
+    "translate: NUL-only, invalid UTF-8, U+200B-only, U+FEFF-only, empty, blank and a "
+    "10,000-word line",
+    "exit 0, one output line per input line",
+)
+def test_odd_bytes_line_count(lab: Lab) -> Outcome:
     proc, lines = _odd_translation(lab)
     ok = proc.returncode == 0 and len(lines) == len(ODD_LINES)
     note = f"{len(lines)} output lines for {len(ODD_LINES)} input lines"
     return Outcome(ok, proc.returncode, first_error(stderr_text(proc)) if not ok else "", note)
 
 
-def junk_lines_empty(lab: Lab) -> Outcome:
+@probe("the same file: the NUL / U+200B / U+FEFF-only lines", "each comes back as an empty line")
+def test_junk_lines_empty(lab: Lab) -> Outcome:
     proc, lines = _odd_translation(lab)
     got = [lines[i] if i < len(lines) else None for i in JUNK_ONLY]
     return Outcome(all(g == "" for g in got), proc.returncode, note=f"outputs {got!r}")
 
 
-def nonfinite_length_penalty(lab: Lab) -> Outcome:
+@probe("translate decoding.length_penalty=nan", ONE_LINE)
+def test_nonfinite_length_penalty(lab: Lab) -> Outcome:
     args = ("translate", f"checkpoint={lab.best}", "decoding.length_penalty=nan")
     return one_line_error(nmt(lab, *args, stdin=b"s1 s2\n"), "decoding.length_penalty")
 
 
-def nonfinite_lr(lab: Lab) -> Outcome:
+@probe("train optimizer.lr=inf", ONE_LINE)
+def test_nonfinite_lr(lab: Lab) -> Outcome:
     proc = nmt(lab, *lab.train_args(lab.root / "lr_inf", "optimizer.lr=inf"))
     return one_line_error(proc, "optimizer.lr")
 
 
-def nonfinite_clip(lab: Lab) -> Outcome:
+@probe("train trainer.clip_grad_norm=nan", ONE_LINE)
+def test_nonfinite_clip(lab: Lab) -> Outcome:
     proc = nmt(lab, *lab.train_args(lab.root / "clip_nan", "trainer.clip_grad_norm=nan"))
     return one_line_error(proc, "trainer.clip_grad_norm")
 
 
-def threads_invalid(lab: Lab) -> Outcome:
+@probe("translate threads=0", ONE_LINE)
+def test_threads_invalid(lab: Lab) -> Outcome:
     proc = nmt(lab, "translate", f"checkpoint={lab.best}", "threads=0", stdin=b"s1\n")
     return one_line_error(proc, "threads=0")
 
 
-def threads_recorded(lab: Lab) -> Outcome:
+@probe("train threads=1 with OMP_NUM_THREADS=2", "1 thread used, recorded in summary.json")
+def test_threads_recorded(lab: Lab) -> Outcome:
     """threads=1 beat OMP_NUM_THREADS=2 in the set-up run, and summary.json says so."""
     summary = json.loads((lab.run_dir / "summary.json").read_text(encoding="utf-8"))
     ok = summary.get("cpu_threads") == 1
     return Outcome(ok, 0, note=f"summary.json cpu_threads={summary.get('cpu_threads')}")
 
 
-def progress_plain(lab: Lab) -> Outcome:
+@probe("train with stderr not a terminal", "plain progress lines, no carriage return")
+def test_progress_plain(lab: Lab) -> Outcome:
     """The set-up run's stderr went to a pipe: plain progress lines, no '\\r'."""
     text = stderr_text(lab.memo["setup"])
     plain = sum(line.startswith("epoch 1 batch ") for line in text.splitlines())
@@ -110,20 +132,25 @@ def _malicious(lab: Lab) -> subprocess.CompletedProcess[bytes]:
     return lab.memo["evil"]
 
 
-def malicious_refused(lab: Lab) -> Outcome:
+@probe("a checkpoint whose pickle calls os.system", ONE_LINE + "; the command never runs")
+def test_malicious_refused(lab: Lab) -> Outcome:
     outcome = one_line_error(_malicious(lab))
     outcome.passed &= not (lab.root / "PWNED").exists()
     return outcome
 
 
-def malicious_message(lab: Lab) -> Outcome:
+@probe(
+    "the same checkpoint", "the error names the refused global, no advice to turn weights_only off"
+)
+def test_malicious_message(lab: Lab) -> Outcome:
     """The refusal names the blocked global and never advises weights_only=False."""
     outcome = one_line_error(_malicious(lab), "system")
     outcome.passed &= "weights_only" not in stderr_text(_malicious(lab))
     return outcome
 
 
-def truncated_checkpoint(lab: Lab) -> Outcome:
+@probe("best.pt cut to half its size", ONE_LINE)
+def test_truncated_checkpoint(lab: Lab) -> Outcome:
     path = lab.root / "truncated.pt"
     data = lab.best.read_bytes()
     path.write_bytes(data[: len(data) // 2])
@@ -140,7 +167,8 @@ def _largest_member_offset(path: Path) -> tuple[int, int]:
     return info.header_offset + 30 + name_len + extra_len, info.file_size
 
 
-def damaged_checkpoint(lab: Lab) -> Outcome:
+@probe("best.pt with 1 KB inside a tensor overwritten", ONE_LINE)
+def test_damaged_checkpoint(lab: Lab) -> Outcome:
     path = lab.root / "damaged.pt"
     shutil.copyfile(lab.best, path)
     offset, size = _largest_member_offset(path)
@@ -159,12 +187,14 @@ def _output_probe(lab: Lab, output: Path) -> Outcome:
     return outcome
 
 
-def output_parent_is_file(lab: Lab) -> Outcome:
+@probe("translate output=FILE/out.txt", ONE_LINE + "; no temp file left")
+def test_output_parent_is_file(lab: Lab) -> Outcome:
     (lab.root / "a_file").write_text("x\n", encoding="utf-8")
     return _output_probe(lab, lab.root / "a_file" / "out.txt")
 
 
-def output_is_directory(lab: Lab) -> Outcome:
+@probe("translate output=DIR", ONE_LINE + "; no temp file left")
+def test_output_is_directory(lab: Lab) -> Outcome:
     (lab.root / "a_dir").mkdir(exist_ok=True)
     return _output_probe(lab, lab.root / "a_dir")
 
@@ -175,21 +205,24 @@ def _empty(lab: Lab, name: str) -> Path:
     return path
 
 
-def empty_train_file(lab: Lab) -> Outcome:
+@probe("train data=files with a blank-only training file", ONE_LINE)
+def test_empty_train_file(lab: Lab) -> Outcome:
     empty = _empty(lab, "empty_train.txt")
     args = lab.train_args(lab.root / "empty_train", train_src=empty, train_tgt=empty)
     return one_line_error(nmt(lab, *args), empty.name)
 
 
-def empty_val_file(lab: Lab) -> Outcome:
+@probe("train data=files with a blank-only validation file", ONE_LINE)
+def test_empty_val_file(lab: Lab) -> Outcome:
     empty = _empty(lab, "empty_val.txt")
     extra = ("trainer.max_epochs=1",)
     args = lab.train_args(lab.root / "empty_val", *extra, val_src=empty, val_tgt=empty)
     return one_line_error(nmt(lab, *args), empty.name)
 
 
-def checksum_mismatch(lab: Lab) -> Outcome | None:
-    """A modified copy of val.de.gz under a fake data root; None: no data to copy."""
+@probe("nmt data on a Multi30k copy with val.de.gz changed", ONE_LINE)
+def test_checksum_mismatch(lab: Lab) -> Outcome | None:
+    """needs $NMT_DATA_DIR with the Multi30k files (a changed copy of val.de.gz is tried)"""
     shared = os.environ.get("NMT_DATA_DIR")
     if not shared or not (Path(shared) / "val.de.gz").is_file():
         return None
@@ -201,19 +234,30 @@ def checksum_mismatch(lab: Lab) -> Outcome | None:
     return one_line_error(nmt(lab, *args), "sha256 mismatch")
 
 
-def beam_20000(lab: Lab) -> Outcome:
+@probe("translate decoding.beam_size=20000", ONE_LINE, slow=True)
+def test_beam_20000(lab: Lab) -> Outcome:
     args = ("translate", f"checkpoint={lab.best}", "decoding=beam", "decoding.beam_size=20000")
     return one_line_error(nmt(lab, *args, stdin=b"s1 s2\ns3\n", timeout=120), "beam_size")
 
 
-def run_dir_holds_run(lab: Lab) -> Outcome:
+@probe(
+    "train into a run dir that holds a finished run",
+    ONE_LINE + " offering trainer.resume_from",
+    slow=True,
+)
+def test_run_dir_holds_run(lab: Lab) -> Outcome:
     copy = lab.root / "run_copy"
     shutil.copytree(lab.run_dir, copy, dirs_exist_ok=True)
     proc = nmt(lab, *lab.train_args(copy, "trainer.max_epochs=1"), timeout=300)
     return one_line_error(proc, "resume_from")
 
 
-def two_trainings_one_dir(lab: Lab) -> Outcome:
+@probe(
+    "a second train into the same run dir 4 s later",
+    "one finishes, the other is refused with one line",
+    slow=True,
+)
+def test_two_trainings_one_dir(lab: Lab) -> Outcome:
     shared = lab.root / "shared_run"
     args = lab.train_args(shared, "trainer.max_epochs=3")
     first = start(lab, *args, log=lab.root / "first.log")
@@ -264,9 +308,19 @@ def _kill_and_resume(lab: Lab, signum: int) -> Outcome:
     return Outcome(same, resumed.returncode, first_error(stderr_text(resumed)) * (not same), note)
 
 
-def sigkill_resume(lab: Lab) -> Outcome:
+@probe(
+    "SIGKILL mid-run, then trainer.resume_from=RUN",
+    "the resumed run's epochs equal an uninterrupted run's",
+    slow=True,
+)
+def test_sigkill_resume(lab: Lab) -> Outcome:
     return _kill_and_resume(lab, signal.SIGKILL)
 
 
-def sigterm_resume(lab: Lab) -> Outcome:
+@probe(
+    "SIGTERM mid-run, then trainer.resume_from=RUN",
+    "the resumed run's epochs equal an uninterrupted run's",
+    slow=True,
+)
+def test_sigterm_resume(lab: Lab) -> Outcome:
     return _kill_and_resume(lab, signal.SIGTERM)

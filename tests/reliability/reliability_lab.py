@@ -1,18 +1,26 @@
-"""The test bench of scripts/reliability.py: a temp folder with a tiny synthetic
-corpus, a tiny model trained there by the installed `nmt`, and helpers that
-run `nmt` in subprocesses and read their outcome."""
+"""The test bench of the reliability probes: a temp folder with a tiny
+synthetic corpus, a tiny model trained there by the installed `nmt`, helpers
+that run `nmt` in subprocesses and read their outcome, and :func:`probe`,
+which turns a function returning an :class:`Outcome` into a test and records
+what it saw for the report (``scripts/reliability.py`` writes
+docs/reliability.md from it)."""
 
 from __future__ import annotations
 
+import functools
 import os
 import random
 import subprocess
+import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from _common import nmt_command
+import pytest
+
+ONE_LINE = "exit != 0, one `nmt X: error:` line naming it, no traceback"
 
 WORDS = 12
 SIZES = {"train": 200, "val": 30}
@@ -29,6 +37,7 @@ TINY = [
     "trainer.val_max_examples=10",
     "decoding.max_len=20",
 ]
+RECIPE_DECODING = ["decoding=beam", "decoding.beam_size=3"]  # the set-up run's recipe
 
 
 @dataclass
@@ -39,6 +48,48 @@ class Outcome:
     rc: int | None = None
     first_error: str = ""
     note: str = ""
+
+
+@dataclass(frozen=True)
+class ProbeInfo:
+    tried: str  # the bad input
+    expected: str  # what nmt should do
+    slow: bool  # run only when $NMT_RELIABILITY_SLOW is set (scripts/reliability.py)
+
+
+OUTCOMES: dict[str, Outcome] = {}  # test name -> what its probe saw (read by conftest)
+
+
+def probe(
+    tried: str, expected: str, *, slow: bool = False, elsewhere: str = ""
+) -> Callable[[Callable[..., Outcome | None]], Callable[..., None]]:
+    """A test from a probe function: it passes when the Outcome does; None means
+    the probe could not run here (a skip; the function's docstring says why).
+    ``elsewhere``: an item another piece of work owns, expected to fail until it lands."""
+
+    def wrap(func: Callable[..., Outcome | None]) -> Callable[..., None]:
+        @functools.wraps(func)
+        def test(*args: Any, **kwargs: Any) -> None:
+            began = time.perf_counter()
+            outcome = func(*args, **kwargs)
+            if outcome is None:
+                pytest.skip((func.__doc__ or "could not run here").strip().splitlines()[0])
+            outcome.note = f"{outcome.note} ({time.perf_counter() - began:.1f} s)".strip()
+            OUTCOMES[func.__name__] = outcome
+            assert outcome.passed, f"{func.__name__}: {outcome}"
+
+        test.probe = ProbeInfo(tried, expected, slow)  # type: ignore[attr-defined]
+        if elsewhere:
+            return pytest.mark.xfail(reason=elsewhere, strict=False)(test)  # type: ignore[no-any-return]
+        return test
+
+    return wrap
+
+
+def nmt_command() -> list[str]:
+    """The `nmt` console script next to this Python, else ``python -m nmt``."""
+    exe = Path(sys.executable).with_name("nmt")
+    return [str(exe)] if exe.exists() else [sys.executable, "-m", "nmt"]
 
 
 @dataclass
@@ -148,10 +199,11 @@ def set_up(root: Path) -> Lab:
     lab = Lab(root)
     write_corpus(root / "corpus")
     extra = ["trainer.max_epochs=1", "threads=1", "trainer.progress_every_s=0.000001"]
+    extra += RECIPE_DECODING
     began = time.perf_counter()
     proc = nmt(lab, *lab.train_args(lab.run_dir, *extra), timeout=300, OMP_NUM_THREADS="2")
     lab.memo["setup"] = proc
     lab.memo["setup_s"] = time.perf_counter() - began
     if proc.returncode != 0 or not lab.best.is_file():
-        raise SystemExit(f"the tiny training run failed:\n{stderr_text(proc)[-3000:]}")
+        pytest.fail(f"the tiny training run failed:\n{stderr_text(proc)[-3000:]}")
     return lab
