@@ -101,12 +101,13 @@ def make_batches(
         num_workers=cfg.trainer.num_workers,
         pin_memory=dist.device.type == "cuda",
     )
-    count = len(sampler.batches())
-    if count < dist.world_size:
+    needed = cfg.trainer.batch_size * dist.world_size
+    if len(pairs) < needed:
         raise TrainingError(
-            f"{len(pairs)} training pairs make {count} batches of trainer.batch_size="
-            f"{cfg.trainer.batch_size}, too few for {dist.world_size} processes; lower "
-            "trainer.batch_size or give more training text"
+            f"{len(pairs)} training pairs (after the data.max_src_len / data.max_tgt_len "
+            f"limits) are fewer than one batch of trainer.batch_size={cfg.trainer.batch_size} "
+            f"for each of {dist.world_size} process(es): lower trainer.batch_size or train on "
+            "more text"
         )
     return batches
 

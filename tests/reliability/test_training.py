@@ -26,9 +26,6 @@ from reliability_lab import (
     stderr_text,
 )
 
-DATA_PATH = "data-path item owned by issue 19 work"
-
-
 def _summary(run_dir: Path) -> dict[str, object]:
     path = run_dir / "summary.json"
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
@@ -180,21 +177,19 @@ def test_resume_changed_batch_size(lab: Lab) -> Outcome:
     return Outcome(ok, proc.returncode, line[-200:], "")
 
 
-@probe(
-    "train vocab.min_freq=1000000 (a vocabulary of specials only)", ONE_LINE, elsewhere=DATA_PATH
-)
+@probe("train vocab.min_freq=1000000 (a vocabulary of specials only)", ONE_LINE)
 def test_empty_vocabulary(lab: Lab) -> Outcome:
     proc = nmt(lab, *lab.train_args(lab.root / "empty_vocab", "vocab.min_freq=1000000"))
     return one_line_error(proc, "vocab.min_freq")
 
 
-@probe("train data.max_train_examples=3 with batch 32", ONE_LINE, elsewhere=DATA_PATH)
+@probe("train data.max_train_examples=3 with batch 32", ONE_LINE)
 def test_fewer_pairs_than_a_batch(lab: Lab) -> Outcome:
     args = lab.train_args(lab.root / "few_pairs", "data.max_train_examples=3")
     return one_line_error(nmt(lab, *args), "batch")
 
 
-@probe("train data.max_src_len=1 (every pair filtered out)", ONE_LINE, elsewhere=DATA_PATH)
+@probe("train data.max_src_len=1 (every pair filtered out)", ONE_LINE)
 def test_max_src_len_one(lab: Lab) -> Outcome:
     proc = nmt(lab, *lab.train_args(lab.root / "max_len_one", "data.max_src_len=1"))
     return one_line_error(proc, "data.max_src_len")
