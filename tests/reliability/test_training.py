@@ -26,6 +26,7 @@ from reliability_lab import (
     stderr_text,
 )
 
+
 def _summary(run_dir: Path) -> dict[str, object]:
     path = run_dir / "summary.json"
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
