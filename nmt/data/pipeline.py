@@ -20,7 +20,7 @@ import itertools
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from nmt.config import DataConfig, TokenizerConfig, TokenizerKind, TrainConfig, VocabConfig
 from nmt.data.batching import Example, encode_pairs
@@ -32,6 +32,7 @@ from nmt.data.vocab import Vocab
 from nmt.models.registry import VocabSizes
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass
@@ -62,12 +63,7 @@ class TextPipeline:
         for number, tokens in enumerate(tokenize(self.src_tokenizer, texts), 1):
             if len(tokens) > self.max_src_len:
                 cut.append(number)
-                # keep the sentence's beginning even when the model reads it reversed
-                tokens = (
-                    tokens[-self.max_src_len :]
-                    if self.src_tokenizer.reverse
-                    else tokens[: self.max_src_len]
-                )
+                tokens = cut_source(tokens, self.max_src_len, self.src_tokenizer.reverse)
             result.append(tokens)
         return result, cut
 
@@ -108,6 +104,14 @@ class TextPipeline:
             tgt_vocab=Vocab.from_dict(state["tgt_vocab"]),
             max_src_len=int(state.get("max_src_len", 100)),
         )
+
+
+def cut_source(seq: list[T], limit: int, reverse: bool) -> list[T]:
+    """A source (tokens or ids) cut to ``limit`` items, keeping the sentence's
+    beginning even when the model reads it reversed (then it is the list's end)."""
+    if len(seq) <= limit:
+        return seq
+    return seq[-limit:] if reverse else seq[:limit]
 
 
 def tokenize(

@@ -51,7 +51,7 @@ import torch
 
 from nmt.config import DataConfig, TokenizerConfig, TokenizerKind, VocabConfig, to_plain
 from nmt.data.corpus import DataError, available_test_splits
-from nmt.data.pipeline import TextPipeline, make_tokenizers_from_lines, tokenize
+from nmt.data.pipeline import TextPipeline, cut_source, make_tokenizers_from_lines, tokenize
 from nmt.data.sources import describe_split, raw_dataset, text_fingerprint
 from nmt.data.subword import seed_sampling
 from nmt.data.text import clean_lines
@@ -65,6 +65,7 @@ META = "meta.json"
 PIPELINE = "pipeline.pt"
 MIN_ROWS_PER_WORKER = 5_000  # smaller work stays in this process
 _MAP_BATCH = 5_000
+UNK = 0  # every Vocab's unk id
 # data keys that do not change what is stored (where files are, how fast it is made)
 _DATA_KEYS_IGNORED = (
     "root", "cache_dir", "store_dir", "subword_dir", "prepare_workers", "download",
@@ -149,14 +150,6 @@ def _tokenize_batch(batch: dict[str, list[str]], tokenizers: Any) -> dict[str, l
     return out
 
 
-def _cut(ids: list[int], limit: int, reverse: bool) -> list[int]:
-    """A source cut to ``limit`` tokens, keeping the sentence's beginning
-    (its end in the list when the source is read reversed)."""
-    if len(ids) <= limit:
-        return ids
-    return ids[-limit:] if reverse else ids[:limit]
-
-
 def _encode_batch(
     batch: dict[str, list[str]], itos: tuple[list[str], list[str]], cut: tuple[int, bool]
 ) -> dict[str, list[list[int]]]:
@@ -165,10 +158,10 @@ def _encode_batch(
     for side, tokens in zip(("src", "tgt"), itos):
         stoi = _stoi(tokens)
         ids = [
-            [stoi.get(t, 0) for t in line.split(" ")] if line else []
+            [stoi.get(t, UNK) for t in line.split(" ")] if line else []
             for line in batch[f"{side}_tok"]
         ]
-        out[f"{side}_ids"] = [_cut(i, *cut) for i in ids] if side == "src" else ids
+        out[f"{side}_ids"] = [cut_source(i, *cut) for i in ids] if side == "src" else ids
     return out
 
 
@@ -548,7 +541,7 @@ class StoredPairs:
         cut = (pipe.max_src_len, pipe.src_tokenizer.reverse)
         return [
             (
-                _cut(pipe.src_vocab.encode(s, add_eos=False), *cut),
+                cut_source(pipe.src_vocab.encode(s, add_eos=False), *cut),
                 pipe.tgt_vocab.encode(t, add_eos=False),
             )
             for s, t in zip(src, tgt)
