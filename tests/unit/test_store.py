@@ -422,3 +422,29 @@ def test_no_pair_left_after_the_limits_names_the_keys(tmp_path: Path) -> None:
     )
     with pytest.raises(DataError, match=r"no training pair is left.*data.max_src_len=5"):
         prepare(files_config(tmp_path, max_src_len=5))
+
+
+@pytest.mark.parametrize("sampling", [None, (0.2, -1)])
+def test_dataloader_workers_give_the_same_batches(
+    tmp_path: Path, sampling: tuple[float, int] | None
+) -> None:
+    from nmt.data.batching import BucketBatchSampler, EpochBatches
+
+    cfg = files_config(tmp_path)
+    if sampling:
+        tokenizer = TokenizerConfig(
+            kind=TokenizerKind.sentencepiece, vocab_size=300, sample_alpha=0.2
+        )
+        cfg = dataclasses.replace(cfg, tokenizer=tokenizer)
+    prepared = prepare(cfg)
+    pairs = StoredPairs(prepared.splits["train"], prepared.pipeline, sampling)
+
+    def batches(workers: int) -> list[torch.Tensor]:
+        src, tgt = pairs.widths()
+        sampler = BucketBatchSampler(src, 16, shuffle=True, seed=3, max_tokens=300, tgt_lengths=tgt)
+        source = EpochBatches(pairs, sampler, pad_idx=1, bos_idx=2, eos_idx=3, num_workers=workers)
+        return [torch.cat([b.src.flatten(), b.tgt.flatten()]) for b in source.batches(2, start=1)]
+
+    alone, workers = batches(0), batches(2)
+    assert len(alone) == len(workers) > 5
+    assert all(torch.equal(a, b) for a, b in zip(alone, workers))
