@@ -128,6 +128,7 @@ def test_translate_greedy_and_beam_n_best(run: Path, synthetic_corpus, tmp_path:
         "translate",
         f"checkpoint={run}",
         "device=cpu",
+        "decoding=greedy",  # the recipe's (the default's beam 5) would decode otherwise
         f"attention_plots={plots}",
         "decoding.replace_unk=true",  # reads the attention
         cwd=tmp_path,
