@@ -92,13 +92,14 @@ def run_measured(command: list[str], cwd: Path, log: Path, first_step: Path | No
     """Run ``command``; its wall time, peak RSS (its own, from wait4) and, when
     ``first_step`` is a metrics.jsonl path, the time until its first line."""
     started = time.perf_counter()
-    first = None
+    first, anon = None, 0.0
     with open(log, "w") as out:
         proc = subprocess.Popen(command, cwd=cwd, stdout=out, stderr=subprocess.STDOUT)
         while True:
             pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
             if pid:
                 break
+            anon = max(anon, _rss_anon_mb(proc.pid))
             started_logging = first_step is not None and first_step.is_file()
             if first is None and started_logging and first_step.stat().st_size > 0:
                 first = time.perf_counter() - started
@@ -112,6 +113,19 @@ def run_measured(command: list[str], cwd: Path, log: Path, first_step: Path | No
         "peak_rss_mb": round(usage.ru_maxrss / 1024),
         "first_step_s": first,
     }
+
+
+def _rss_anon_mb(pid: int) -> float:
+    """A process's private (anonymous) resident memory now: RSS less the pages
+    of mapped files (the store's Arrow files among them), which the page cache
+    shares between processes and can drop."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("RssAnon:"):
+                return int(line.split()[1]) / 1024
+    except (OSError, ValueError):
+        pass
+    return 0.0
 
 
 def tokens_per_s(metrics: Path) -> float:
@@ -141,6 +155,7 @@ def measure(pairs: int, tokenizer: str, args: argparse.Namespace) -> dict[str, A
         "prepare_peak_rss_mb": cold["peak_rss_mb"],
         "warm_first_step_s": round(warm["first_step_s"], 1),
         "train_peak_rss_mb": warm["peak_rss_mb"],
+        "train_peak_anon_mb": warm["peak_anon_mb"],
         "tokens_per_s": tokens_per_s(run_dir / "metrics.jsonl"),
         "steps": args.steps,
     }
@@ -206,12 +221,14 @@ def targets(rows: list[dict[str, Any]]) -> list[str]:
 def write_section(rows: list[dict[str, Any]], assembly: dict[str, Any] | None) -> None:
     header = (
         "| tokenizer | pairs | cold prepare (s) | prepare peak RSS (MB) | warm start to step 1 (s)"
-        " | train peak RSS (MB) | tokens/s | measured |\n|---|---:|---:|---:|---:|---:|---:|---|\n"
+        " | train peak RSS (MB) | of it private (MB) | tokens/s | measured |\n"
+        "|---|---:|---:|---:|---:|---:|---:|---:|---|\n"
     )
     table = "".join(
         f"| {r['tokenizer']} | {r['pairs']:,} | {r['cold_prepare_s']}"
         f" | {r['prepare_peak_rss_mb']:,} | {r['warm_first_step_s']}"
-        f" | {r['train_peak_rss_mb']:,} | {r['tokens_per_s']:,} |"
+        f" | {r['train_peak_rss_mb']:,} | {r.get('train_peak_anon_mb', '-')}"
+        f" | {r['tokens_per_s']:,} |"
         f" {r['date']}, {r['machine']} |\n"
         for r in sorted(rows, key=lambda r: (r["tokenizer"], r["pairs"]))
     )
@@ -223,8 +240,11 @@ def write_section(rows: list[dict[str, Any]], assembly: dict[str, Any] | None) -
         "joined, seeded); the default recipe (Luong, bf16 where native); `nmt prepare` "
         "into an empty store, then `nmt train` on the warm store for "
         f"{rows[0]['steps'] if rows else '?'} steps. Peak RSS is the process's own "
-        "(wait4); a warm start ends at the first record of metrics.jsonl. Rows keep the "
-        "date and machine of their run (docs/bench_data.json).",
+        "(wait4); it counts the pages of the memory-mapped store the run has read, which "
+        "the page cache holds once for all processes and can drop; 'private' is the peak "
+        "of RssAnon (sampled every 50 ms; '-' for rows measured before it was recorded). "
+        "A warm start ends at the first record of metrics.jsonl. Rows keep the date and "
+        "machine of their run (docs/bench_data.json).",
         "",
         f"Command: `{command_line('bench_data.py')}`",
         "",
