@@ -272,7 +272,7 @@ def test_two_trainings_one_dir(lab: Lab) -> Outcome:
     return Outcome(ok, codes[1], line, note=f"exit codes {codes}")
 
 
-TIMING = {"epoch_time_s", "tokens_per_s", "elapsed_s"}
+TIMING = {"epoch_time_s", "tokens_per_s", "elapsed_s", "rss_mb"}  # measured, not computed
 
 
 def _epochs(run_dir: Path) -> list[dict[str, Any]]:
