@@ -19,7 +19,10 @@ SLURM = ("SLURM_NTASKS", "SLURM_PROCID", "SLURM_LOCALID", "SLURM_STEP_ID", "SLUR
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for key in TORCHRUN + SLURM:
-        monkeypatch.delenv(key, raising=False)
+        # set, then deleted: monkeypatch records the key, so what the code under test
+        # writes to os.environ (world_from_env fills in torchrun's variables) is undone
+        monkeypatch.setenv(key, "")
+        monkeypatch.delenv(key)
 
 
 def test_a_single_process_is_a_no_op(tmp_path: Path) -> None:
