@@ -166,9 +166,8 @@ def assembly_ratio(args: argparse.Namespace) -> dict[str, Any]:
     import numpy as np
     from _common import compose_train_config
 
-    from nmt.commands.train import make_batches
+    from nmt.data.batching import training_batches
     from nmt.data.store import StoredPairs, prepare
-    from nmt.training.distributed import Distributed
 
     os.environ.setdefault("NMT_DATA_DIR", str(args.multi30k))
     cfg = compose_train_config([f"data.store_dir={args.work / 'm30k'}"])
@@ -177,7 +176,7 @@ def assembly_ratio(args: argparse.Namespace) -> dict[str, Any]:
     listed = [(list(s), list(t)) for s, t in stored.take(np.arange(len(stored)))]
     result = {}
     for name, pairs in (("store", stored), ("lists", listed)):
-        batches = make_batches(cfg, pairs, prepared.pipeline, Distributed())
+        batches = training_batches(pairs, cfg.trainer, prepared.pipeline.tgt_vocab)
         started = time.perf_counter()
         count = sum(1 for _ in batches.batches(1))
         result[name] = round((time.perf_counter() - started) / count * 1e6)

@@ -55,10 +55,9 @@ from nmt.config import TrainConfig, TrainerConfig  # noqa: E402
 from nmt.data.batching import (  # noqa: E402
     Batch,
     BucketBatchSampler,
-    EpochBatches,
     Example,
     collate,
-    padded_widths,
+    training_batches,
 )
 from nmt.data.corpus import load_split  # noqa: E402
 from nmt.data.pipeline import build_training_data  # noqa: E402
@@ -170,32 +169,13 @@ def same_batches(
     return collate_all(examples, full[:count], pipeline)
 
 
-def train_batches(cfg: TrainConfig, examples: list[Example], pipeline: Any) -> EpochBatches:
-    """The batches `nmt train` makes on one process: length buckets of at most
-    trainer.batch_size sentences and trainer.max_tokens padded tokens (built
-    here from nmt.data.batching, as nmt.commands.train builds them)."""
-    src_widths, tgt_widths = padded_widths(examples)
-    sampler = BucketBatchSampler(
-        src_widths,
-        cfg.trainer.batch_size,
-        shuffle=True,
-        seed=cfg.trainer.seed,
-        max_tokens=cfg.trainer.max_tokens,
-        tgt_lengths=tgt_widths,
-    )
-    vocab = pipeline.tgt_vocab
-    return EpochBatches(
-        examples, sampler, pad_idx=vocab.pad_idx, bos_idx=vocab.bos_idx, eos_idx=vocab.eos_idx
-    )
-
-
 def epoch_batches(
     cfg: TrainConfig, args: argparse.Namespace, examples: list[Example], pipeline: Any, count: int
 ) -> tuple[tuple[list[Batch], int], tuple[list[Batch], int]]:
     """The first ``count`` batches of an epoch and the epoch's number of batches:
     the tutorials' (shuffled, cut in order) and `nmt train`'s (length buckets)."""
     tutorial = tutorial_index_batches(len(examples), cfg.trainer.batch_size, args.seed)
-    ours = train_batches(cfg, examples, pipeline).indices(0)
+    ours = training_batches(examples, cfg.trainer, pipeline.tgt_vocab).indices(0)
     if min(len(tutorial), len(ours)) < count:
         raise SystemExit(f"only {min(len(tutorial), len(ours))} batches; raise --max-examples")
     return (

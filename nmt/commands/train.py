@@ -19,7 +19,7 @@ import torch
 from nmt.checkpoint import LAST, CheckpointError, load_checkpoint, resolve_checkpoint
 from nmt.commands.common import evaluate_test_splits
 from nmt.config import TrainConfig, to_plain
-from nmt.data.batching import BucketBatchSampler, EpochBatches, Example, padded_widths
+from nmt.data.batching import EpochBatches, Example, training_batches
 from nmt.data.pipeline import TextPipeline
 from nmt.data.store import PreparedData, StoredPairs, prepare, with_pipeline
 from nmt.evaluation import evaluate
@@ -73,32 +73,15 @@ def make_batches(
     pipeline: TextPipeline,
     dist: Distributed,
 ) -> EpochBatches:
-    """This process's batches of each epoch: by length buckets, at most
-    trainer.batch_size sentences and (if set) trainer.max_tokens padded tokens,
-    collated in trainer.num_workers DataLoader processes (pinned on CUDA).
-    ``pairs``: the store's, or id pairs in a list."""
-    if isinstance(pairs, StoredPairs):
-        src_widths, tgt_widths = pairs.widths()
-    else:
-        src_widths, tgt_widths = padded_widths(pairs)
-    sampler = BucketBatchSampler(
-        src_widths,
-        cfg.trainer.batch_size,
-        shuffle=True,
-        seed=cfg.trainer.seed,
-        max_tokens=cfg.trainer.max_tokens,
-        tgt_lengths=tgt_widths,
-    )
-    vocab = pipeline.tgt_vocab
-    batches = EpochBatches(
+    """This process's batches of each epoch (``training_batches``: length
+    buckets, trainer.batch_size / max_tokens, pinned on CUDA); fewer pairs
+    than one batch a process stop with one line."""
+    batches = training_batches(
         pairs,
-        sampler,
-        pad_idx=vocab.pad_idx,
-        bos_idx=vocab.bos_idx,
-        eos_idx=vocab.eos_idx,
+        cfg.trainer,
+        pipeline.tgt_vocab,
         rank=dist.rank,
         world_size=dist.world_size,
-        num_workers=cfg.trainer.num_workers,
         pin_memory=dist.device.type == "cuda",
     )
     needed = cfg.trainer.batch_size * dist.world_size

@@ -16,7 +16,7 @@ import dataclasses
 import math
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol, TypeVar
+from typing import TYPE_CHECKING, Protocol, TypeVar, cast
 
 import numpy as np
 import torch
@@ -24,6 +24,7 @@ from torch import Tensor
 from torch.utils.data import Sampler
 
 if TYPE_CHECKING:
+    from nmt.config import TrainerConfig
     from nmt.data.vocab import Vocab
 
 Example = tuple[list[int], list[int]]
@@ -342,7 +343,8 @@ class _EpochShare(torch.utils.data.Dataset[Batch]):
         if take is not None:
             pairs = take(indices, self.seeds(position))
         else:
-            pairs = [self.examples[i] for i in indices.tolist()]
+            listed = cast(Sequence[Example], self.examples)
+            pairs = [listed[i] for i in indices.tolist()]
         return collate(pairs, indices.tolist(), **self.specials)
 
 
@@ -410,3 +412,39 @@ class EpochBatches:
             num_workers=self.num_workers,
             pin_memory=self.pin_memory,
         )
+
+
+def training_batches(
+    examples: Sequence[Example] | PairSource,
+    cfg: TrainerConfig,
+    vocab: Vocab,
+    *,
+    rank: int = 0,
+    world_size: int = 1,
+    pin_memory: bool = False,
+) -> EpochBatches:
+    """The batches `nmt train` makes for one process: length buckets of at most
+    ``trainer.batch_size`` sentences and ``trainer.max_tokens`` padded tokens,
+    shuffled by ``trainer.seed``, collated in ``trainer.num_workers`` workers.
+    ``examples``: id pairs in a list, or a source that knows its widths (the store)."""
+    widths = getattr(examples, "widths", None)
+    src_widths, tgt_widths = widths() if widths else padded_widths(examples)  # type: ignore[arg-type]
+    sampler = BucketBatchSampler(
+        src_widths,
+        cfg.batch_size,
+        shuffle=True,
+        seed=cfg.seed,
+        max_tokens=cfg.max_tokens,
+        tgt_lengths=tgt_widths,
+    )
+    return EpochBatches(
+        examples,
+        sampler,
+        pad_idx=vocab.pad_idx,
+        bos_idx=vocab.bos_idx,
+        eos_idx=vocab.eos_idx,
+        rank=rank,
+        world_size=world_size,
+        num_workers=cfg.num_workers,
+        pin_memory=pin_memory,
+    )

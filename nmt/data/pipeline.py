@@ -16,6 +16,7 @@ work in memory, for small texts (tests, benchmarks).
 
 from __future__ import annotations
 
+import functools
 import itertools
 import logging
 from collections.abc import Callable, Iterable, Sequence
@@ -153,11 +154,14 @@ def _subword_models(
     lines of ``side`` ("src" or "tgt")."""
     if cfg.joint:  # in language order, so that both directions share the model
         order = ("src", "tgt") if data.src_lang <= data.tgt_lang else ("tgt", "src")
-        both = lambda: itertools.chain(lines(order[0]), lines(order[1]))  # noqa: E731
+
+        def both() -> Iterable[str]:
+            return itertools.chain(lines(order[0]), lines(order[1]))
+
         model = cached_model(both, 2 * count, cfg, vocab, data.subword_dir)
         return model, model
     src, tgt = (
-        cached_model(lambda side=side: lines(side), count, cfg, vocab, data.subword_dir)
+        cached_model(functools.partial(lines, side), count, cfg, vocab, data.subword_dir)
         for side in ("src", "tgt")
     )
     return src, tgt

@@ -367,7 +367,7 @@ def _file_sums(folder: Path) -> dict[str, list[Any]]:
     for path in sorted(p for p in folder.rglob("*") if p.is_file() and p.name != META):
         digest = hashlib.sha256()
         with path.open("rb") as handle:
-            for chunk in iter(lambda h=handle: h.read(1 << 20), b""):
+            while chunk := handle.read(1 << 20):
                 digest.update(chunk)
         sums[str(path.relative_to(folder))] = [path.stat().st_size, digest.hexdigest()]
     return sums
