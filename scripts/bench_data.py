@@ -207,6 +207,11 @@ def targets(rows: list[dict[str, Any]]) -> list[str]:
                 f"{row['cold_prepare_s']} s (target <= {limit} s): "
                 f"{'met' if row['cold_prepare_s'] <= limit else 'not met'}"
             )
+        if (tok, 4_500_000) in by:
+            lines.append(
+                f"- {tok}, 4,500,000 pairs train on this machine ({by[(tok, 4_500_000)]['steps']} "
+                f"steps, peak RSS {by[(tok, 4_500_000)]['train_peak_rss_mb']:,} MB): met"
+            )
         for size in (1_000_000, 4_500_000):
             if (tok, size) in by:
                 first = by[(tok, size)]["warm_first_step_s"]
