@@ -295,11 +295,9 @@ class ParallelText:
 def read_parallel(
     src_path: str | os.PathLike[str], tgt_path: str | os.PathLike[str]
 ) -> ParallelText:
-    """Read two aligned files; their line counts must match."""
-    src = read_lines(src_path)
-    tgt = read_lines(tgt_path)
-    if len(src) != len(tgt):
-        raise DataError(f"src has {len(src)} lines but tgt has {len(tgt)}: {src_path}, {tgt_path}")
+    """Read two aligned files; their line counts must match (:func:`iter_parallel`)."""
+    pairs = list(iter_parallel(str(src_path), str(tgt_path)))
+    src, tgt = [s for s, _ in pairs], [t for _, t in pairs]
     return ParallelText(src=src, tgt=tgt, src_path=str(src_path), tgt_path=str(tgt_path))
 
 

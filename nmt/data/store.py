@@ -515,10 +515,6 @@ class StoredPairs:
     def __len__(self) -> int:
         return len(self.ids)
 
-    def __getitem__(self, index: int) -> tuple[list[int], list[int]]:
-        row = self.ids[int(index)]
-        return row["src_ids"], row["tgt_ids"]
-
     def widths(self) -> tuple[np.ndarray, np.ndarray]:
         """The widths ``collate`` pads each pair to (source at least 1; ``<bos> .. <eos>``)."""
         src, tgt = self.lengths
