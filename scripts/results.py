@@ -10,8 +10,14 @@ every test split found locally, and write docs/results.md and docs/results.json.
 The plan (PLAN below) gives each run its recipe, direction and budget on the
 2-core CPU.  A run interrupted part way (its dir has checkpoints/last.pt but no
 summary.json) is resumed with `trainer.resume_from`, keeping its time budget.
-Every figure in the table comes from a run's own files and from `nmt evaluate`
-on its best checkpoint; rows that could not be run are left out, never guessed.
+A run that `continues` another (the 60-minute row of a 20-minute run) starts
+as a copy of that finished run and resumes it with the larger budget, so the
+two rows cost 60 minutes, not 80.  Every figure in the table comes from a
+run's own files and from `nmt evaluate` on its best checkpoint; rows that
+could not be run are left out, never guessed.  Rows already in
+docs/results.json whose runs are not on this disk (another machine, an
+earlier checkout) are kept as they were, with their own date and device; a
+new row replaces the old one of the same recipe, direction, split and budget.
 A row's command reproduces it (train, then evaluate).
 """
 
@@ -21,6 +27,7 @@ import argparse
 import datetime as dt
 import json
 import re
+import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,10 +54,12 @@ class Planned:
     direction: str
     minutes: float
     threads: int = 1
+    tag: str = ""  # tells apart two runs of one recipe and direction (their budgets)
+    continues: str | None = None  # the finished run (name) this one goes on from
 
     @property
     def name(self) -> str:
-        return f"{self.recipe}.{self.direction}"
+        return f"{self.recipe}.{self.direction}{self.tag}"
 
 
 # Budgets fit the table in about 90 minutes of a 2-core CPU: the default
@@ -72,6 +81,22 @@ PLAN = [
     Planned("sutskever_best_en_de", "en-de", 5),
     Planned("luong_best_en_fr", "en-fr", 8),
     Planned("luong_best_en_cs", "en-cs", 8),
+    # the Transformer against the best RNN at equal time (20 and 60 minutes),
+    # side by side, one thread each, so that both see the same machine
+    Planned("transformer_best", "de-en", 20, tag=".20m"),
+    Planned("luong_best", "de-en", 20, tag=".20m"),
+    Planned("transformer_best", "de-en", 60, tag=".60m", continues="transformer_best.de-en.20m"),
+    Planned("luong_best", "de-en", 60, tag=".60m", continues="luong_best.de-en.20m"),
+    Planned("transformer_best_en_de", "en-de", 20, tag=".20m"),
+    Planned("luong_best_en_de", "en-de", 20, tag=".20m"),
+    Planned(
+        "transformer_best_en_de",
+        "en-de",
+        60,
+        tag=".60m",
+        continues="transformer_best_en_de.en-de.20m",
+    ),
+    Planned("luong_best_en_de", "en-de", 60, tag=".60m", continues="luong_best_en_de.en-de.20m"),
 ]
 TEST_SPLITS = ["test_2016_flickr", "test_2017_flickr", "test_2017_mscoco", "test_2018_flickr"]
 # what resuming adds to a run's recorded overrides; not part of its recipe
@@ -83,6 +108,17 @@ def train_overrides(plan: Planned, extra: list[str]) -> list[str]:
     overrides = [] if plan.recipe == "default" else [f"experiment={plan.recipe}"]
     budget = [f"trainer.max_minutes={plan.minutes:g}", f"threads={plan.threads}"]
     return [*overrides, f"data.src_lang={src}", f"data.tgt_lang={tgt}", *budget, *extra]
+
+
+def start_from(run_dir: Path, source: Path) -> bool:
+    """Make ``run_dir`` a copy of the finished run ``source`` to resume (its
+    checkpoints, logs and Hydra record; not its summary or evaluations)."""
+    if not (source / "summary.json").is_file():
+        print(f"{run_dir.name}: {source.name} has not finished; left out", flush=True)
+        return False
+    if not (run_dir / "checkpoints" / "last.pt").is_file():
+        shutil.copytree(source, run_dir, ignore=shutil.ignore_patterns("summary.json", "eval"))
+    return True
 
 
 def train(run_dir: Path, overrides: list[str]) -> bool:
@@ -195,10 +231,22 @@ def run_facts(run_dir: Path) -> dict[str, Any]:
     }
 
 
+def train_command(run_dir: Path, plan: Planned) -> str:
+    """The shell commands that train ``run_dir`` again (a continued run: its
+    source's, a copy, then the resume)."""
+    cmd = f"nmt train {' '.join(recorded_overrides(run_dir))} hydra.run.dir={shown(run_dir)}"
+    if plan.continues is None:
+        return cmd
+    source = run_dir.parent / plan.continues
+    first = f"nmt train {' '.join(recorded_overrides(source))} hydra.run.dir={shown(source)}"
+    copy = f"cp -r {shown(source)} {shown(run_dir)} && rm {shown(run_dir)}/summary.json"
+    return f"{first} && {copy} && {cmd} trainer.resume_from={shown(run_dir)}"
+
+
 def rows_for(run_dir: Path, plan: Planned, args: argparse.Namespace) -> list[dict]:
     """One row per test split of ``plan.direction`` that can be evaluated here."""
     facts = run_facts(run_dir)
-    train_cmd = f"nmt train {' '.join(recorded_overrides(run_dir))} hydra.run.dir={shown(run_dir)}"
+    train_cmd = train_command(run_dir, plan)
     eval_extra = [*recipe_decoding(run_dir), *args.eval_extra]
     rows = []
     for split in TEST_SPLITS:
@@ -211,7 +259,7 @@ def rows_for(run_dir: Path, plan: Planned, args: argparse.Namespace) -> list[dic
         eval_cmd = f"nmt evaluate checkpoint={shown(run_dir)}/checkpoints/best.pt split={split}"
         scores = ("bleu", "bleu_lc", "bleu_tok_lc", "bleu_moses_lc", "chrf", "signature")
         rows.append(
-            {"recipe": plan.recipe, "direction": plan.direction, "split": split}
+            {"recipe": plan.recipe, "direction": plan.direction, "split": split, "run": plan.name}
             | {key: report[key] for key in scores}
             | {"ppl": round(report["ppl"], 2), **facts}
             | {"decoding": decoding_label(report.get("decoding", {}))}
@@ -393,6 +441,25 @@ def update_readme(rows: list[dict], readme: Path) -> None:
     print(f"updated the best rows in {readme}")
 
 
+def row_key(row: dict) -> tuple:
+    return (row["recipe"], row["direction"], row["split"], row.get("budget_min"))
+
+
+def merged_rows(old: list[dict], new: list[dict]) -> list[dict]:
+    """The rows of docs/results.json with ``new`` in: a new row replaces the old
+    one with the same :func:`row_key`; the others are kept.  Ordered as the
+    plan lists the runs, then by budget."""
+    rows = {row_key(r): r for r in old} | {row_key(r): r for r in new}
+    order = {(p.recipe, p.direction): i for i, p in reversed(list(enumerate(PLAN)))}
+
+    def position(r: dict) -> tuple:
+        budget = r.get("budget_min")
+        at = order.get((r["recipe"], r["direction"]), len(PLAN))
+        return (at, budget is None, budget or 0, TEST_SPLITS.index(r["split"]))
+
+    return sorted(rows.values(), key=position)
+
+
 def selected(names: list[str] | None) -> list[Planned]:
     if not names:
         return PLAN
@@ -424,6 +491,8 @@ def main() -> None:
             if args.no_train:
                 print(f"{plan.name}: no finished run in {run_dir}; left out")
                 continue
+            if plan.continues and not start_from(run_dir, args.runs_dir / plan.continues):
+                continue
             if not train(run_dir, train_overrides(plan, args.extra)):
                 print(f"{plan.name}: training failed or was stopped; left out")
                 continue
@@ -432,6 +501,7 @@ def main() -> None:
         return
     md, js = args.out.with_suffix(".md"), args.out.with_suffix(".json")
     md.parent.mkdir(parents=True, exist_ok=True)
+    rows = merged_rows(json.loads(js.read_text()) if js.is_file() else [], rows)
     js.write_text(json.dumps(rows, indent=2) + "\n", encoding="utf-8")
     write_markdown(rows, md, args.missing_splits)
     if rows:

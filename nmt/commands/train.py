@@ -18,7 +18,7 @@ import torch
 
 from nmt.checkpoint import LAST, CheckpointError, load_checkpoint, resolve_checkpoint
 from nmt.commands.common import evaluate_test_splits
-from nmt.config import TrainConfig, to_plain
+from nmt.config import TokenizerConfig, TrainConfig, to_plain
 from nmt.data.batching import EpochBatches, Example, training_batches
 from nmt.data.pipeline import TextPipeline
 from nmt.data.store import PreparedData, StoredPairs, prepare, with_pipeline
@@ -53,6 +53,8 @@ def training_data(
     if tok.regularizes:
         sampling = (tok.sample_alpha if tok.sample_alpha > 0 else tok.bpe_dropout, tok.nbest_size)
     pairs = StoredPairs(prepared.splits["train"], prepared.pipeline, sampling)
+    if sampling:
+        report_stretch(tok, pairs.sampling_stretch())
     skipped = prepared.skipped
     log.info(
         "train pairs: %s (skipped: %d empty, %d longer than data.max_src_len=%d or "
@@ -61,6 +63,30 @@ def training_data(
         cfg.data.max_tgt_len, len(prepared.pipeline.src_vocab), len(prepared.pipeline.tgt_vocab),
     )  # fmt: skip
     return prepared, pairs
+
+
+STRETCH_WARNING = 1.3  # sampled segmentations this much longer than test-time ones
+
+
+def report_stretch(tok: TokenizerConfig, stretch: float) -> None:
+    """Log how much longer the sampled target segmentations are than the
+    Viterbi ones; warn past STRETCH_WARNING (a small alpha over all
+    segmentations makes near-character pieces: longer, slower epochs, and
+    training text unlike the test-time text)."""
+    what = (
+        f"tokenizer.sample_alpha={tok.sample_alpha} nbest_size={tok.nbest_size}"
+        if tok.sample_alpha > 0
+        else f"tokenizer.bpe_dropout={tok.bpe_dropout}"
+    )
+    log.info("%s: sampled targets are %.2fx as long as test-time ones", what, stretch)
+    if stretch > STRETCH_WARNING:
+        log.warning(
+            "%s makes the training pieces %.2fx as many as at test time: epochs slow down and "
+            "the model trains on segmentations it never sees in use; Kudo (2018) sampled with "
+            "alpha 0.1 from the 64 best (nbest_size=64), or alpha 0.2-0.5 from all",
+            what,
+            stretch,
+        )
 
 
 def count_parameters(model: torch.nn.Module) -> int:

@@ -142,8 +142,11 @@ class TokenizerConfig:
             )
         if self.input_sentence_size <= 100:
             raise ConfigError("tokenizer.input_sentence_size must be > 100 (sentencepiece's least)")
-        if self.nbest_size == 0 or self.nbest_size < -1:
-            raise ConfigError("tokenizer.nbest_size must be -1 (all) or >= 1")
+        if self.nbest_size in (0, 1) or self.nbest_size < -1:
+            raise ConfigError(
+                f"tokenizer.nbest_size={self.nbest_size}: sample from the n >= 2 best "
+                "segmentations, or -1 for all (1 would be no sampling)"
+            )
         self._check_regularization()
 
     def _check_regularization(self) -> None:

@@ -520,6 +520,17 @@ class StoredPairs:
         src, tgt = self.lengths
         return np.maximum(src, 1), tgt + 2
 
+    def sampling_stretch(self, count: int = 1000, seed: int = 0) -> float:
+        """Target pieces per sentence under sampling over those of the stored
+        (Viterbi) segmentation, on the first ``count`` pairs: how far the
+        segmentations seen in training drift from the ones seen at test time.
+        1.0 without sampling."""
+        if self.text is None:
+            return 1.0
+        rows = np.arange(min(count, len(self)))
+        sampled = sum(len(t) + 2 for _, t in self.take(rows, seed))
+        return sampled / max(1, int(self.widths()[1][rows].sum()))
+
     def take(
         self, indices: np.ndarray, seed: int | None = None
     ) -> list[tuple[list[int], list[int]]]:

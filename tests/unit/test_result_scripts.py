@@ -302,3 +302,48 @@ def test_docs_show_no_machine_paths(monkeypatch: pytest.MonkeyPatch) -> None:
         "outputs/2026-01-01/10-00/summary.json …/runs/a http://h:80/x/y "
         "tokens/s /dev/null <!-- /tuning:sweep-a -->"
     )
+
+
+def test_rows_of_runs_not_on_disk_are_kept_and_new_ones_replace_their_key(scripts: Any) -> None:
+    results, _ = scripts
+    old = [row("luong_best", 30.0), row("default", 31.0), row("luong_best", 33.0, budget_min=60)]
+    new = [row("luong_best", 32.0)]  # same recipe, direction, split and budget as old[0]
+    merged = results.merged_rows(old, new)
+    assert len(merged) == 3
+    assert [(r["recipe"], r["budget_min"], r["bleu"]) for r in merged] == [
+        ("default", 10, 31.0),  # the plan's order: default first
+        ("luong_best", 10, 32.0),
+        ("luong_best", 60, 33.0),
+    ]
+
+
+def test_a_continued_run_starts_as_a_copy_of_its_finished_source(
+    scripts: Any, tmp_path: Path
+) -> None:
+    results, _ = scripts
+    source, target = tmp_path / "r.de-en.20m", tmp_path / "r.de-en.60m"
+    assert not results.start_from(target, source)  # source not finished: nothing to copy
+    (source / "checkpoints").mkdir(parents=True)
+    (source / "checkpoints" / "last.pt").write_bytes(b"weights")
+    (source / "eval" / "test").mkdir(parents=True)
+    (source / "summary.json").write_text("{}")
+    assert results.start_from(target, source)
+    assert (target / "checkpoints" / "last.pt").read_bytes() == b"weights"
+    assert not (target / "summary.json").exists() and not (target / "eval").exists()
+    (target / "checkpoints" / "last.pt").write_bytes(b"trained on")
+    assert results.start_from(target, source)  # an interrupted continuation is not reset
+    assert (target / "checkpoints" / "last.pt").read_bytes() == b"trained on"
+
+
+def test_the_continued_runs_command_trains_its_source_first(scripts: Any, tmp_path: Path) -> None:
+    results, _ = scripts
+    plan = next(p for p in results.PLAN if p.continues)
+    for name, minutes in ((plan.continues, 20), (plan.name, 60)):
+        (tmp_path / name / ".hydra").mkdir(parents=True)
+        recorded = [f"trainer.max_minutes={minutes}", f"hydra.run.dir={tmp_path / name}"]
+        (tmp_path / name / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(recorded))
+    command = results.train_command(tmp_path / plan.name, plan)
+    first, copy, resume = command.split(" && ", 2)
+    assert "trainer.max_minutes=20" in first and plan.continues in first
+    assert copy.startswith("cp -r")
+    assert "trainer.max_minutes=60" in resume and "trainer.resume_from=" in resume

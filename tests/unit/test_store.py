@@ -448,3 +448,29 @@ def test_dataloader_workers_give_the_same_batches(
     alone, workers = batches(0), batches(2)
     assert len(alone) == len(workers) > 5
     assert all(torch.equal(a, b) for a, b in zip(alone, workers))
+
+
+def test_sampling_stretch_measures_how_much_longer_sampled_pieces_are(tmp_path: Path) -> None:
+    tokenizer = TokenizerConfig(kind=TokenizerKind.sentencepiece, vocab_size=300, sample_alpha=0.1)
+    prepared = prepare(dataclasses.replace(files_config(tmp_path), tokenizer=tokenizer))
+    plain = StoredPairs(prepared.splits["train"], prepared.pipeline)
+    assert plain.sampling_stretch() == 1.0
+    wide = StoredPairs(prepared.splits["train"], prepared.pipeline, (0.1, -1))
+    narrow = StoredPairs(prepared.splits["train"], prepared.pipeline, (0.1, 2))
+    assert 1.0 <= narrow.sampling_stretch() < wide.sampling_stretch()
+    assert wide.sampling_stretch() > 1.05
+    assert wide.sampling_stretch(seed=4) == wide.sampling_stretch(seed=4)
+
+
+def test_training_warns_when_sampling_stretches_the_pieces(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from nmt.commands.train import report_stretch
+
+    tok = TokenizerConfig(kind=TokenizerKind.sentencepiece, sample_alpha=0.1)
+    with caplog.at_level("INFO"):
+        report_stretch(tok, 1.1)
+    assert "1.10x" in caplog.text and not [r for r in caplog.records if r.levelname == "WARNING"]
+    report_stretch(tok, 1.93)
+    warning = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert warning and "tokenizer.sample_alpha=0.1 nbest_size=-1" in warning[0]

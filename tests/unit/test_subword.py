@@ -282,6 +282,8 @@ def test_regularization_options_are_checked() -> None:
         TokenizerConfig(kind=TokenizerKind.spacy, sample_alpha=0.1)
     with pytest.raises(ConfigError, match="nbest_size"):
         TokenizerConfig(kind=sp, nbest_size=0)
+    with pytest.raises(ConfigError, match="nbest_size=1: sample from the n >= 2 best"):
+        TokenizerConfig(kind=sp, nbest_size=1)
 
 
 # --------------------------------------------------------- tie_embeddings=all
