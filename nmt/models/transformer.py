@@ -256,22 +256,41 @@ class TransformerEncoder(nn.Module):
 class TransformerState:
     """The decoder's state: per layer (stacked at dim 0), the self-attention
     cache (L, B, h, T_max, d_k) filled at positions < ``step``, and the
-    cross-attention keys and values of the source (L, B, h, S, d_k)."""
+    cross-attention keys and values of the source (L, B, h, S, d_k);
+    ``sources`` (B,) says which sentence of the encoded batch each row's
+    cross-attention keys and values belong to."""
 
     self_keys: Tensor
     self_values: Tensor
     cross_keys: Tensor
     cross_values: Tensor
+    sources: Tensor
     step: int = 0
 
     def select(self, rows: Tensor | slice) -> TransformerState:
-        """The state of batch rows ``rows`` only.  Only the cache's filled
-        positions are copied, into a new cache of the same length."""
+        """The state of batch rows ``rows`` only.
+
+        Beam search calls this at every step to follow each hypothesis's
+        parent, so two copies are saved there.  The cross-attention keys and
+        values depend only on a row's source sentence: when every row keeps
+        its sentence (beams reordered within their sentence) they are kept as
+        they are.  Without autograd, a reorder that keeps the number of rows
+        writes the cache's filled positions back into the same cache (no new
+        cache per step), as ``step`` already writes into it: the state it was
+        called on is then used up."""
+        sources = self.sources[rows]
+        same_sources = sources.shape == self.sources.shape and torch.equal(sources, self.sources)
+        cross = (
+            (self.cross_keys, self.cross_values)
+            if same_sources
+            else (_rows(self.cross_keys, rows), _rows(self.cross_values, rows))
+        )
         return TransformerState(
             self_keys=_cache_rows(self.self_keys, rows, self.step),
             self_values=_cache_rows(self.self_values, rows, self.step),
-            cross_keys=_rows(self.cross_keys, rows),
-            cross_values=_rows(self.cross_values, rows),
+            cross_keys=cross[0],
+            cross_values=cross[1],
+            sources=sources,
             step=self.step,
         )
 
@@ -281,10 +300,16 @@ def _rows(tensor: Tensor, rows: Tensor | slice) -> Tensor:
 
 
 def _cache_rows(cache: Tensor, rows: Tensor | slice, filled: int) -> Tensor:
+    """The cache (L, B, h, T_max, d_k) of ``rows``: only its filled positions
+    are copied, in place when the row count stays and autograd is off."""
     if isinstance(rows, slice):
         return cache[:, rows]
+    kept = cache[:, :, :, :filled].index_select(1, rows)
+    if rows.numel() == cache.size(1) and not torch.is_grad_enabled():
+        cache[:, :, :, :filled] = kept
+        return cache
     fresh = cache.new_empty(cache.size(0), rows.numel(), *cache.shape[2:])
-    fresh[:, :, :, :filled] = cache[:, :, :, :filled].index_select(1, rows)
+    fresh[:, :, :, :filled] = kept
     return fresh
 
 
@@ -323,6 +348,7 @@ class TransformerDecoder(Decoder[TransformerState]):
             self_values=keys.new_zeros(cache_shape),
             cross_keys=keys,
             cross_values=values,
+            sources=torch.arange(keys.size(1), device=keys.device),
         )
 
     def step(
