@@ -9,6 +9,8 @@ Everything is measured on the validation split, never on a test split.
     python scripts/tuning.py sweep outputs/sweeps/luong_sweep
     # word vs sentencepiece: finished `nmt train` run dirs, either direction
     python scripts/tuning.py --tokenizer-compare outputs/RUN1 outputs/RUN2 ...
+    # subword sampling: pieces per sentence under alpha[:nbest_size] vs test time
+    python scripts/tuning.py sampling data.src_lang=en data.tgt_lang=de
 
 Each command writes (or replaces) its own section of docs/tuning.md; finished
 evaluations are reused, so a second call only rewrites the table.
@@ -27,6 +29,7 @@ import yaml
 from _common import (
     ROOT,
     command_line,
+    compose_train_config,
     decoding_overrides,
     machine,
     nmt_command,
@@ -222,6 +225,38 @@ def run_tokenizer_compare(runs: list[Path]) -> None:
     write_section("tokenizer-compare", "\n".join(lines))
 
 
+def run_sampling(args: argparse.Namespace) -> None:
+    """How far subword sampling moves training segmentations from test-time
+    ones: target pieces per sentence under each (alpha, nbest_size) over the
+    Viterbi count, on the first pairs of the prepared training split."""
+    from nmt.data.store import StoredPairs, prepare
+
+    # a sampling run's store: it keeps the training text to sample from
+    base = ["tokenizer=sentencepiece", "tokenizer.sample_alpha=0.5", *args.overrides]
+    prepared = prepare(compose_train_config(base))
+    rows = []
+    for spec in args.grid:
+        alpha_text, _, nbest_text = spec.partition(":")
+        alpha, nbest = float(alpha_text), int(nbest_text or -1)
+        pairs = StoredPairs(prepared.splits["train"], prepared.pipeline, (alpha, nbest))
+        rows.append((alpha, nbest, pairs.sampling_stretch(args.pairs)))
+    lines = [
+        "## Subword sampling: how much longer the training pieces get",
+        "",
+        f"`{command_line('tuning.py')}`; `nmt train {' '.join(base)}`'s store, the first "
+        f"{args.pairs} training pairs; {machine()}; {dt.date.today()}.",
+        "Target pieces per sentence when each segmentation is sampled (Kudo 2018: alpha,",
+        "from the nbest_size best, -1 for all), over the count of the best (Viterbi)",
+        "segmentation that evaluation and translation use.  `nmt train` logs the same",
+        "ratio for its own setting, and warns past 1.3.",
+        "",
+        "| alpha | nbest_size | pieces vs test time |",
+        "|---|---|---|",
+    ]
+    lines += [f"| {a:g} | {'all' if n == -1 else n} | {r:.2f}x |" for a, n, r in rows]
+    write_section("sampling-stretch", "\n".join(lines))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -245,6 +280,10 @@ def main() -> None:
     sw = sub.add_parser("sweep", help="tabulate a Hydra multirun of `nmt train`")
     sw.add_argument("sweep_dir", type=Path)
     sw.add_argument("--note", help="a sentence printed under the section's heading")
+    smp = sub.add_parser("sampling", help="how much subword sampling lengthens the pieces")
+    smp.add_argument("overrides", nargs="*", help="`nmt train` overrides (data, tokenizer)")
+    smp.add_argument("--grid", nargs="+", default=["0.1", "0.1:64", "0.2", "0.5", "1.0"])
+    smp.add_argument("--pairs", type=int, default=2000, help="training pairs to measure")
     args = parser.parse_args()
     if args.tokenizer_compare:
         run_tokenizer_compare(args.tokenizer_compare)
@@ -252,6 +291,8 @@ def main() -> None:
         parser.error("give a command (decoding, sweep) or --tokenizer-compare RUN_DIR ...")
     elif args.what == "decoding":
         run_decoding(args)
+    elif args.what == "sampling":
+        run_sampling(args)
     else:
         run_sweep(args)
 
