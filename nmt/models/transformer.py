@@ -106,13 +106,16 @@ class MultiHeadAttention(nn.Module):
         query = self._heads(self.query(x))
         drop = self.dropout if self.training else 0.0
         weights = None
-        if need_weights:  # computed by hand: the fused kernel does not return them
+        # by hand when the weights are asked for (the fused kernel does not return
+        # them) and for one query per row (a decoding step), where the fused
+        # kernel's per-call set-up costs more than the two small products
+        if need_weights or (query.size(-2) == 1 and not causal):
             scores = query @ keys.transpose(-2, -1) / math.sqrt(query.size(-1))
             if mask is not None:
                 scores = scores.masked_fill(~mask, float("-inf"))
             probs = scores.softmax(dim=-1)
             context = F.dropout(probs, drop, self.training) @ values
-            weights = probs.mean(dim=1)
+            weights = probs.mean(dim=1) if need_weights else None
         else:
             context = F.scaled_dot_product_attention(
                 query, keys, values, attn_mask=mask, dropout_p=drop, is_causal=causal
