@@ -208,6 +208,17 @@ def shown(path: Path) -> str:
     return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
 
 
+def stop_reason(summary: dict[str, Any], trainer: dict[str, Any]) -> str:
+    """Why training ended: early stopping (``trainer.patience`` epochs without a
+    better checkpoint), its epoch limit, or the time budget."""
+    epochs, best, patience = summary["epochs"], summary.get("best_epoch"), trainer.get("patience")
+    if patience is not None and best is not None and epochs - best >= patience:
+        return "early stop"
+    if epochs >= trainer.get("max_epochs", float("inf")):
+        return "max epochs"
+    return "budget" if trainer.get("max_minutes") is not None else "finished"
+
+
 def run_facts(run_dir: Path) -> dict[str, Any]:
     """What every row of one finished run shares: size, training, budget, device."""
     import yaml
@@ -215,7 +226,9 @@ def run_facts(run_dir: Path) -> dict[str, Any]:
     summary = json.loads((run_dir / "summary.json").read_text())
     config = yaml.safe_load((run_dir / ".hydra" / "config.yaml").read_text()) or {}
     best = best_epoch_record(run_dir, summary.get("best_epoch"))
+    trainer = config.get("trainer") or {}
     return {
+        "stopped": stop_reason(summary, trainer),
         "val_ppl": round(best.get("val_ppl", float("nan")), 2),
         "params": summary["params"],
         "epochs": epochs_done(run_dir, summary),
@@ -283,6 +296,14 @@ def marked_sections(path: Path) -> list[str]:
     return [match.group(0) for match in pattern.finditer(text)]
 
 
+def stopped_label(row: dict[str, Any]) -> str:
+    """Why the run ended and its best epoch; "-" for rows written before
+    results.py recorded it."""
+    if "stopped" not in row:
+        return "-"
+    return f"{row['stopped']} ({row.get('best_epoch', '?')})"
+
+
 def budget_label(row: dict[str, Any]) -> str:
     minutes = row.get("budget_min")
     return "to early stop" if minutes is None else f"{minutes:g} min"
@@ -305,19 +326,25 @@ def write_markdown(rows: list[dict], path: Path, missing_splits: set[str]) -> No
         "Perplexity: exp of the teacher-forced NLL per target token (<eos> in, padding",
         "out); word and subword perplexities count different units.  `budget` is the",
         "run's `trainer.max_minutes` on `device`; `epochs` counts a last epoch the",
-        "budget cut short as a fraction; `train time` is training alone.  Each row",
-        "was decoded as its recipe says (`decoding`).",
+        "budget cut short as a fraction; `stopped` says what ended training (early",
+        "stop, the epoch limit or the budget) and the best epoch, whose checkpoint",
+        "is evaluated (`-`: not recorded for rows of older runs); `train time` is",
+        "training alone.  A 60-minute row goes on from the 20-minute run of the same",
+        "recipe (its command shows the copy and the resume).  Each row was decoded",
+        "as its recipe says (`decoding`).",
         "",
         "| recipe | dir | split | decoding | BLEU | papers' BLEU | BLEU lc | chrF "
-        "| test ppl | val ppl | params | epochs | budget | device | train time |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| test ppl | val ppl | params | epochs | stopped (best epoch) | budget | device "
+        "| train time |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
             f"| {r['recipe']} | {r['direction']} | {r['split']} | {r['decoding']} | "
             f"{r['bleu']:.2f} | {r['bleu_moses_lc']:.2f} | {r['bleu_lc']:.2f} | "
             f"{r['chrf']:.2f} | {r['ppl']:.2f} | {r['val_ppl']:.2f} | "
-            f"{r['params'] / 1e6:.1f}M | {r['epochs']} | {budget_label(r)} | {r['machine']} | "
+            f"{r['params'] / 1e6:.1f}M | {r['epochs']} | {stopped_label(r)} | {budget_label(r)} | "
+            f"{r['machine']} | "
             f"{r['wall_time_s'] / 60:.1f} min |"
         )
     signatures = sorted({r["signature"] for r in rows})

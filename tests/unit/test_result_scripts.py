@@ -347,3 +347,13 @@ def test_the_continued_runs_command_trains_its_source_first(scripts: Any, tmp_pa
     assert "trainer.max_minutes=20" in first and plan.continues in first
     assert copy.startswith("cp -r")
     assert "trainer.max_minutes=60" in resume and "trainer.resume_from=" in resume
+
+
+def test_a_row_says_why_its_training_ended(scripts: Any) -> None:
+    results, _ = scripts
+    trainer = {"patience": 4, "max_epochs": 30, "max_minutes": 60}
+    assert results.stop_reason({"epochs": 16, "best_epoch": 12}, trainer) == "early stop"
+    assert results.stop_reason({"epochs": 30, "best_epoch": 29}, trainer) == "max epochs"
+    assert results.stop_reason({"epochs": 14, "best_epoch": 14}, trainer) == "budget"
+    assert results.stopped_label(row("x", 1.0, stopped="budget", best_epoch=5)) == "budget (5)"
+    assert results.stopped_label(row("x", 1.0)) == "-"
