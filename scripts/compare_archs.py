@@ -130,6 +130,30 @@ def table_rows(
     return lines
 
 
+def target_lines(
+    pairs: list[tuple[str, str]], rows: dict[str, dict], speeds: dict[str, Speed]
+) -> list[str]:
+    """The Transformer issue's targets, each met or not, from the pairs here."""
+    lines = []
+    for transformer, rnn in pairs:
+        row = rows[transformer]
+        where = f"{row['direction']}, {row['budget_min']:g} min"
+        if row["direction"] == "de-en" and row["budget_min"] == 20:
+            lines.append(
+                verdict(f"{where}: sacreBLEU >= 38.07 (the RNN default's)", row["bleu"], 38.07)
+            )
+        if row["direction"] == "en-de":
+            lines.append(verdict(f"{where}: papers' BLEU >= 37", row["bleu_moses_lc"], 37.0))
+        ratio = speeds[transformer].beam / speeds[rnn].beam
+        lines.append(verdict(f"{where}: beam 5 at least half the RNN's speed", ratio, 0.5, "x"))
+    return lines
+
+
+def verdict(goal: str, value: float, target: float, unit: str = "") -> str:
+    met = "met" if value >= target else f"not met, {target - value:.2f}{unit} short"
+    return f"- {goal}: measured {value:.2f}{unit}: **{met}**."
+
+
 def section(
     pairs: list[tuple[str, str]],
     rows: dict[str, dict],
@@ -161,6 +185,7 @@ def section(
     ]
     for pair in pairs:
         lines += table_rows(pair, rows, speeds, args.runs_dir)
+    lines += ["", "Targets:", "", *target_lines(pairs, rows, speeds)]
     return "\n".join([*lines, END])
 
 

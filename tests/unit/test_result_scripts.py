@@ -357,3 +357,26 @@ def test_a_row_says_why_its_training_ended(scripts: Any) -> None:
     assert results.stop_reason({"epochs": 14, "best_epoch": 14}, trainer) == "budget"
     assert results.stopped_label(row("x", 1.0, stopped="budget", best_epoch=5)) == "budget (5)"
     assert results.stopped_label(row("x", 1.0)) == "-"
+
+
+def test_compare_archs_states_the_transformer_targets(scripts: Any) -> None:
+    import compare_archs
+
+    rows = {
+        "t": row("transformer_best", 38.5, budget_min=20),
+        "r": row("luong_best", 37.0, budget_min=20),
+        "te": row("transformer_best_en_de", 30.0, direction="en-de", budget_min=60),
+        "re": row("luong_best_en_de", 35.0, direction="en-de", budget_min=60),
+    }
+    speeds = {
+        n: compare_archs.Speed(greedy=10.0, beam=b)
+        for n, b in (("t", 6), ("r", 10), ("te", 4), ("re", 10))
+    }
+    lines = compare_archs.target_lines([("t", "r"), ("te", "re")], rows, speeds)
+    assert lines == [
+        "- de-en, 20 min: sacreBLEU >= 38.07 (the RNN default's): measured 38.50: **met**.",
+        "- de-en, 20 min: beam 5 at least half the RNN's speed: measured 0.60x: **met**.",
+        "- en-de, 60 min: papers' BLEU >= 37: measured 31.50: **not met, 5.50 short**.",
+        "- en-de, 60 min: beam 5 at least half the RNN's speed: measured 0.40x: "
+        "**not met, 0.10x short**.",
+    ]
