@@ -168,8 +168,9 @@ def section(
         f"Written by `{command_line('compare_archs.py')}` on {dt.date.today()}.  Each pair",
         "trained side by side on the same machine, one torch thread each, for the",
         "budget shown (a 60-minute run goes on from its 20-minute one: see the",
-        "commands in the table above).  BLEU is sacreBLEU on "
-        f"{args.split}; papers' BLEU is lower-cased",
+        "commands in the table above); where one run stopped early (the table's",
+        "`stopped`), the other trained on beside whatever else the machine ran.",
+        f"BLEU is sacreBLEU on {args.split}; papers' BLEU is lower-cased",
         "and Moses-tokenized (labelled, not sacreBLEU).  `epochs (best)`: epochs",
         "trained and the epoch of the checkpoint evaluated.  Training tokens/s count",
         "target tokens (sentencepiece pieces for the Transformer, the RNN's own",
