@@ -56,10 +56,45 @@ class Planned:
     threads: int = 1
     tag: str = ""  # tells apart two runs of one recipe and direction (their budgets)
     continues: str | None = None  # the finished run (name) this one goes on from
+    seed: int | None = None  # trainer.seed of an ensemble member, which keeps its snapshots
 
     @property
     def name(self) -> str:
         return f"{self.recipe}.{self.direction}{self.tag}"
+
+    @property
+    def run(self) -> tuple[str, str]:
+        return self.recipe, self.direction
+
+    @property
+    def model(self) -> str:
+        """What the row's model is: one run, or one seed of an ensemble's members."""
+        return "single" if self.seed is None else f"seed {self.seed}"
+
+
+# an ensemble member keeps its newest epoch snapshots; its average row averages them
+AVERAGE_LAST = 5
+
+
+def seeds(recipe: str, direction: str, minutes: float, count: int = 3) -> list[Planned]:
+    """``count`` runs of one recipe that differ only in ``trainer.seed`` (1, 2, ...)."""
+    return [
+        Planned(recipe, direction, minutes, tag=f".seed{s}", seed=s) for s in range(1, count + 1)
+    ]
+
+
+@dataclass(frozen=True)
+class Ensemble:
+    """The rows made from finished planned runs of one recipe and direction: the
+    ensemble of the members' best checkpoints (``checkpoint=[a,b,c]``)."""
+
+    recipe: str
+    direction: str
+    members: tuple[str, ...]  # names of planned runs
+
+    @property
+    def name(self) -> str:
+        return f"{self.recipe}.{self.direction}.ensemble{len(self.members)}"
 
 
 # Budgets fit the table in about 90 minutes of a 2-core CPU: the default
@@ -97,6 +132,17 @@ PLAN = [
         continues="transformer_best_en_de.en-de.20m",
     ),
     Planned("luong_best_en_de", "en-de", 60, tag=".60m", continues="luong_best_en_de.en-de.20m"),
+    # every family to early stop or 60 minutes, two 1-thread runs side by side
+    Planned("sutskever_best", "de-en", 60, tag=".60m"),
+    Planned("cho_best", "de-en", 60, tag=".60m"),
+    # ensembles: three seeds of the best RNN recipe, each to early stop
+    *seeds("luong_best", "de-en", 60),
+    *seeds("luong_best_en_de", "en-de", 60),
+]
+ENSEMBLES = [
+    Ensemble(p.recipe, p.direction, tuple(q.name for q in PLAN if q.seed and q.run == p.run))
+    for p in PLAN
+    if p.seed == 1
 ]
 TEST_SPLITS = ["test_2016_flickr", "test_2017_flickr", "test_2017_mscoco", "test_2018_flickr"]
 # what resuming adds to a run's recorded overrides; not part of its recipe
@@ -107,6 +153,8 @@ def train_overrides(plan: Planned, extra: list[str]) -> list[str]:
     src, tgt = plan.direction.split("-")
     overrides = [] if plan.recipe == "default" else [f"experiment={plan.recipe}"]
     budget = [f"trainer.max_minutes={plan.minutes:g}", f"threads={plan.threads}"]
+    if plan.seed is not None:
+        budget += [f"trainer.seed={plan.seed}", f"trainer.keep_last={AVERAGE_LAST}"]
     return [*overrides, f"data.src_lang={src}", f"data.tgt_lang={tgt}", *budget, *extra]
 
 
@@ -143,12 +191,23 @@ def recipe_decoding(run_dir: Path) -> list[str]:
     return decoding_overrides(decoding["beam_size"], decoding["length_penalty"])
 
 
-def evaluate(run_dir: Path, split: str, extra: list[str]) -> dict[str, Any] | None:
-    out = run_dir / "eval" / split
+def checkpoint_arg(checkpoints: list[Path]) -> str:
+    """`nmt evaluate`'s checkpoint= value: one file, or a list (an ensemble)."""
+    if len(checkpoints) == 1:
+        return shown(checkpoints[0])
+    return "[" + ",".join(shown(c) for c in checkpoints) + "]"
+
+
+def evaluate(
+    checkpoints: list[Path], out: Path, split: str, extra: list[str]
+) -> dict[str, Any] | None:
+    """`nmt evaluate`'s report of ``checkpoints`` on ``split``, kept in ``out/split``
+    and reused while the overrides stay the same; None when it fails."""
+    out = out / split
     cmd = [
         *nmt_command(),
         "evaluate",
-        f"checkpoint={run_dir / 'checkpoints' / 'best.pt'}",
+        f"checkpoint={checkpoint_arg(checkpoints)}",
         f"split={split}",
         f"output_dir={out}",
         *extra,
@@ -238,6 +297,7 @@ def run_facts(run_dir: Path) -> dict[str, Any]:
         "threads": summary.get("cpu_threads"),
         "machine": machine(summary["device"], summary.get("cpu_threads")),
         "wall_time_s": summary["train_time_s"],
+        "cpu_min": round(summary["train_time_s"] / 60 * (summary.get("cpu_threads") or 1), 1),
         "date": dt.datetime.fromtimestamp((run_dir / "summary.json").stat().st_mtime)
         .date()
         .isoformat(),
@@ -256,29 +316,115 @@ def train_command(run_dir: Path, plan: Planned) -> str:
     return f"{first} && {copy} && {cmd} trainer.resume_from={shown(run_dir)}"
 
 
-def rows_for(run_dir: Path, plan: Planned, args: argparse.Namespace) -> list[dict]:
-    """One row per test split of ``plan.direction`` that can be evaluated here."""
-    facts = run_facts(run_dir)
-    train_cmd = train_command(run_dir, plan)
-    eval_extra = [*recipe_decoding(run_dir), *args.eval_extra]
+def scored_rows(
+    head: dict[str, Any],
+    checkpoints: list[Path],
+    out: Path,
+    facts: dict[str, Any],
+    train_cmd: str,
+    args: argparse.Namespace,
+    recipe_run: Path,
+) -> list[dict]:
+    """One row per test split of ``head["direction"]`` that can be evaluated
+    here, decoded as ``recipe_run``'s recipe says; ``head`` names the row
+    (recipe, direction, run, model), ``facts`` describe the training behind
+    it, and ``train_cmd`` repeats that training."""
+    eval_extra = [*recipe_decoding(recipe_run), *args.eval_extra]
     rows = []
     for split in TEST_SPLITS:
-        if not split_available(split, plan.direction):
+        if not split_available(split, head["direction"]):
             continue
-        report = evaluate(run_dir, split, eval_extra)
+        report = evaluate(checkpoints, out, split, eval_extra)
         if report is None:
             args.missing_splits.add(split)
             continue
-        eval_cmd = f"nmt evaluate checkpoint={shown(run_dir)}/checkpoints/best.pt split={split}"
+        eval_cmd = f"nmt evaluate 'checkpoint={checkpoint_arg(checkpoints)}' split={split}"
         scores = ("bleu", "bleu_lc", "bleu_tok_lc", "bleu_moses_lc", "chrf", "signature")
         rows.append(
-            {"recipe": plan.recipe, "direction": plan.direction, "split": split, "run": plan.name}
+            head
+            | {"split": split}
             | {key: report[key] for key in scores}
             | {"ppl": round(report["ppl"], 2), **facts}
             | {"decoding": decoding_label(report.get("decoding", {}))}
             | {"command": f"{train_cmd} && {' '.join([eval_cmd, *eval_extra])}"}
         )
     return rows
+
+
+def row_head(plan: Planned | Ensemble, run: str, model: str) -> dict[str, Any]:
+    return {"recipe": plan.recipe, "direction": plan.direction, "run": run, "model": model}
+
+
+def rows_for(run_dir: Path, plan: Planned, args: argparse.Namespace) -> list[dict]:
+    """The run's rows (its best checkpoint), and for an ensemble member the rows
+    of its average of its last ``AVERAGE_LAST`` epoch snapshots."""
+    facts, train_cmd = run_facts(run_dir), train_command(run_dir, plan)
+    head, best = row_head(plan, plan.name, plan.model), run_dir / "checkpoints" / "best.pt"
+    rows = scored_rows(head, [best], run_dir / "eval", facts, train_cmd, args, run_dir)
+    if plan.seed is None:
+        return rows
+    averaged = average_checkpoint(run_dir, args.runs_dir / f"{plan.name}.avg{AVERAGE_LAST}")
+    if averaged is None:
+        return rows
+    head = row_head(plan, averaged.parent.name, f"average of last {AVERAGE_LAST}, {plan.model}")
+    average = f"nmt average run={shown(run_dir)} last={AVERAGE_LAST} output={shown(averaged)}"
+    cmd = f"{train_cmd} && {average}"
+    return rows + scored_rows(head, [averaged], averaged.parent / "eval", facts, cmd, args, run_dir)
+
+
+def average_checkpoint(run_dir: Path, out_dir: Path) -> Path | None:
+    """``nmt average`` of the run's newest ``AVERAGE_LAST`` snapshots into
+    ``out_dir/average.pt`` (kept when it is already there); None when it fails."""
+    averaged = out_dir / "average.pt"
+    if averaged.is_file():
+        return averaged
+    out_dir.mkdir(parents=True, exist_ok=True)
+    cmd = [
+        *nmt_command(),
+        "average",
+        f"run={run_dir}",
+        f"last={AVERAGE_LAST}",
+        f"output={averaged}",
+    ]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    if proc.returncode != 0:
+        reason = (proc.stderr.strip().splitlines() or ["no error text"])[-1]
+        print(f"{run_dir.name}: no average ({reason})", flush=True)
+        return None
+    return averaged
+
+
+def ensemble_rows(ensemble: Ensemble, args: argparse.Namespace) -> list[dict]:
+    """The ensemble's rows, when every member has finished: its cost is the sum
+    of theirs."""
+    runs = [args.runs_dir / name for name in ensemble.members]
+    if not all((run / "summary.json").is_file() for run in runs):
+        print(f"{ensemble.name}: not every member has finished; left out", flush=True)
+        return []
+    plans = {p.name: p for p in PLAN}
+    facts = combined_facts([run_facts(run) for run in runs])
+    train_cmd = " && ".join(train_command(run, plans[run.name]) for run in runs)
+    seeds_label = ", ".join(str(plans[name].seed) for name in ensemble.members)
+    head = row_head(ensemble, ensemble.name, f"ensemble of {len(runs)} (seeds {seeds_label})")
+    best = [run / "checkpoints" / "best.pt" for run in runs]
+    out = args.runs_dir / ensemble.name / "eval"
+    return scored_rows(head, best, out, facts, train_cmd, args, runs[0])
+
+
+def combined_facts(members: list[dict[str, Any]]) -> dict[str, Any]:
+    """An ensemble's facts from its members': parameters, training time and CPU
+    minutes add up; epochs and stops are listed member by member."""
+    return members[0] | {
+        "params": sum(m["params"] for m in members),
+        "epochs": " / ".join(f"{m['epochs']}" for m in members),
+        "members": [{k: m.get(k) for k in MEMBER_KEYS} for m in members],
+        "val_ppl": None,  # no single model's validation perplexity
+        "wall_time_s": sum(m["wall_time_s"] for m in members),
+        "cpu_min": round(sum(m["cpu_min"] for m in members), 1),
+    }
+
+
+MEMBER_KEYS = ("stopped", "best_epoch", "epochs", "budget_min", "wall_time_s")
 
 
 def decoding_label(decoding: dict[str, Any]) -> str:
@@ -297,11 +443,27 @@ def marked_sections(path: Path) -> list[str]:
 
 
 def stopped_label(row: dict[str, Any]) -> str:
-    """Why the run ended and its best epoch; "-" for rows written before
-    results.py recorded it."""
+    """Why the run ended and its best epoch, and "still improving" when the
+    budget cut a run whose last whole epoch was its best.  Rows written
+    before results.py recorded it: "budget" when training took the whole
+    budget, else "-"."""
+    if "members" in row:
+        return " / ".join(stopped_label(member) for member in row["members"])
+    budget, best = row.get("budget_min"), row.get("best_epoch")
     if "stopped" not in row:
-        return "-"
-    return f"{row['stopped']} ({row.get('best_epoch', '?')})"
+        used_all = budget is not None and row["wall_time_s"] >= budget * 60
+        return "budget, best epoch not recorded" if used_all else "-"
+    label = f"{row['stopped']} ({best if best is not None else '?'})"
+    if row["stopped"] == "budget" and best is not None and best >= int(row["epochs"]):
+        label += ", still improving"
+    return label
+
+
+def cpu_minutes(row: dict[str, Any]) -> float:
+    """CPU minutes of training (rows of older runs: train time times threads)."""
+    if "cpu_min" in row:
+        return float(row["cpu_min"])
+    return row["wall_time_s"] / 60 * (row.get("threads") or 1)
 
 
 def budget_label(row: dict[str, Any]) -> str:
@@ -327,25 +489,34 @@ def write_markdown(rows: list[dict], path: Path, missing_splits: set[str]) -> No
         "out); word and subword perplexities count different units.  `budget` is the",
         "run's `trainer.max_minutes` on `device`; `epochs` counts a last epoch the",
         "budget cut short as a fraction; `stopped` says what ended training (early",
-        "stop, the epoch limit or the budget) and the best epoch, whose checkpoint",
-        "is evaluated (`-`: not recorded for rows of older runs); `train time` is",
-        "training alone.  A 60-minute row goes on from the 20-minute run of the same",
-        "recipe (its command shows the copy and the resume).  Each row was decoded",
-        "as its recipe says (`decoding`).",
+        "stop after `trainer.patience` epochs without a better checkpoint, the epoch",
+        "limit or the budget) and the best epoch, whose checkpoint is evaluated.  A",
+        "row the budget stopped has not converged; `still improving` marks one whose",
+        "last whole epoch was its best.  Rows of older runs did not record their best",
+        "epoch.  `train time` is training alone.  A 60-minute row of a recipe that",
+        "also has a 20-minute row goes on from that run (its command shows the copy",
+        "and the resume).  Each row was decoded as its recipe says (`decoding`).",
+        "`model`: one run (`single`), one of an ensemble's members (`seed N`: the",
+        f"recipe with `trainer.seed=N`, keeping its last {AVERAGE_LAST} epoch checkpoints),",
+        f"that member's average of those {AVERAGE_LAST} checkpoints (`nmt average`), or",
+        "the ensemble of the members' best checkpoints (`nmt evaluate",
+        "checkpoint=[a,b,c]`; its parameters, epochs and training add up over the",
+        "members).  `CPU min` is what the row cost to train: training minutes times",
+        "the torch threads, summed over an ensemble's members.",
         "",
-        "| recipe | dir | split | decoding | BLEU | papers' BLEU | BLEU lc | chrF "
+        "| recipe | model | dir | split | decoding | BLEU | papers' BLEU | BLEU lc | chrF "
         "| test ppl | val ppl | params | epochs | stopped (best epoch) | budget | device "
-        "| train time |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| train time | CPU min |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
+        val_ppl = "-" if r.get("val_ppl") is None else f"{r['val_ppl']:.2f}"
         lines.append(
-            f"| {r['recipe']} | {r['direction']} | {r['split']} | {r['decoding']} | "
-            f"{r['bleu']:.2f} | {r['bleu_moses_lc']:.2f} | {r['bleu_lc']:.2f} | "
-            f"{r['chrf']:.2f} | {r['ppl']:.2f} | {r['val_ppl']:.2f} | "
+            f"| {r['recipe']} | {r.get('model', 'single')} | {r['direction']} | {r['split']} | "
+            f"{r['decoding']} | {r['bleu']:.2f} | {r['bleu_moses_lc']:.2f} | {r['bleu_lc']:.2f} | "
+            f"{r['chrf']:.2f} | {r['ppl']:.2f} | {val_ppl} | "
             f"{r['params'] / 1e6:.1f}M | {r['epochs']} | {stopped_label(r)} | {budget_label(r)} | "
-            f"{r['machine']} | "
-            f"{r['wall_time_s'] / 60:.1f} min |"
+            f"{r['machine']} | {r['wall_time_s'] / 60:.1f} min | {cpu_minutes(r):.0f} |"
         )
     signatures = sorted({r["signature"] for r in rows})
     lines += ["", "BLEU signature: " + ", ".join(f"`{s}`" for s in signatures)]
@@ -368,7 +539,8 @@ def write_markdown(rows: list[dict], path: Path, missing_splits: set[str]) -> No
 @dataclass(frozen=True)
 class Target:
     """A goal of the table: the best row of ``direction`` on ``split`` (of
-    ``recipe`` only, when given) reaching ``value`` on the ``metric`` key."""
+    ``recipe`` only, when given; of ensembles, or of single models, which
+    include a member's checkpoint average) reaching ``value`` on ``metric``."""
 
     label: str
     direction: str
@@ -376,6 +548,17 @@ class Target:
     value: float
     recipe: str | None = None
     split: str = "test_2016_flickr"
+    ensemble: bool = False
+
+    def holds(self, row: dict[str, Any]) -> bool:
+        """Whether ``row`` is one this target is measured on."""
+        is_ensemble = row.get("model", "single").startswith("ensemble")
+        return (
+            row["direction"] == self.direction
+            and row["split"] == self.split
+            and (self.recipe is None or row["recipe"] == self.recipe)
+            and is_ensemble == self.ensemble
+        )
 
 
 METRIC_NAMES = {"bleu": "sacreBLEU", "bleu_moses_lc": "papers' BLEU (lower-cased, Moses-tokenized)"}
@@ -388,22 +571,19 @@ PUBLISHED = {
     ("en-fr", "test_2017_flickr"): 51.93,
 }
 TARGETS = [
-    Target("en->de against the best published RNN", "en-de", "bleu_moses_lc", 39.0),
-    Target("en->fr against the best published RNN", "en-fr", "bleu_moses_lc", 59.0),
-    Target("de->en, best recipe", "de-en", "bleu", 40.0),
+    Target("en->de against the best published RNN, single model", "en-de", "bleu_moses_lc", 39.0),
+    Target("en->de, ensemble", "en-de", "bleu_moses_lc", 39.0, ensemble=True),
+    Target("en->fr against the best published RNN, single model", "en-fr", "bleu_moses_lc", 59.0),
+    Target("en->fr, ensemble", "en-fr", "bleu_moses_lc", 59.0, ensemble=True),
+    Target("de->en, best recipe, single model", "de-en", "bleu", 40.0),
+    Target("de->en, ensemble", "de-en", "bleu", 40.0, ensemble=True),
     Target("default recipe, 20 minutes on 2 CPU cores", "de-en", "bleu", 37.0, "default"),
 ]
 
 
 def target_line(target: Target, rows: list[dict]) -> str:
     """One target as measured: met, not met (with the gap), or not measured."""
-    found = [
-        r
-        for r in rows
-        if r["direction"] == target.direction
-        and r["split"] == target.split
-        and (target.recipe is None or r["recipe"] == target.recipe)
-    ]
+    found = [r for r in rows if target.holds(r)]
     goal = f"{METRIC_NAMES[target.metric]} >= {target.value:g} on {target.split}"
     if not found:
         return f"- {target.label}: {goal}: not measured (no row)."
@@ -412,7 +592,7 @@ def target_line(target: Target, rows: list[dict]) -> str:
     verdict = "met" if score >= target.value else f"not met, {target.value - score:.2f} short"
     return (
         f"- {target.label}: {goal}; measured {score:.2f} ({top['recipe']}, "
-        f"{budget_label(top)} on {top['machine']}): **{verdict}**."
+        f"{top.get('model', 'single')}, {budget_label(top)} on {top['machine']}): **{verdict}**."
     )
 
 
@@ -430,8 +610,8 @@ DIRECTIONS = ["de-en", "en-de", "fr-en", "en-fr", "cs-en", "en-cs"]
 
 
 def readme_rows(rows: list[dict]) -> list[dict]:
-    """test_2016_flickr: the best row of each direction, then the best of each
-    model family in de->en."""
+    """test_2016_flickr: the best row of each direction (an ensemble, it may
+    be), then the best single model of each model family in de->en."""
     main = [r for r in rows if r["split"] == "test_2016_flickr"]
     picked: list[dict] = []
     for direction in DIRECTIONS:
@@ -441,7 +621,12 @@ def readme_rows(rows: list[dict]) -> list[dict]:
     by_family: dict[str, dict] = {}
     for r in main:
         family = r["recipe"].split("_")[0]
-        if r["direction"] == "de-en" and r["bleu"] > by_family.get(family, {}).get("bleu", -1):
+        single = not r.get("model", "single").startswith("ensemble")
+        if (
+            r["direction"] == "de-en"
+            and single
+            and r["bleu"] > by_family.get(family, {}).get("bleu", -1)
+        ):
             by_family[family] = r
     families = sorted(by_family.values(), key=lambda r: -r["bleu"])
     return picked + [r for r in families if r not in picked]
@@ -454,14 +639,16 @@ def update_readme(rows: list[dict], readme: Path) -> None:
     if section_of(text, README_START, README_END) is None:
         return
     lines = [
-        "| dir | recipe | BLEU | papers' BLEU | chrF | decoding | budget, device | trained |",
-        "|---|---|---|---|---|---|---|---|",
+        "| dir | recipe | model | BLEU | papers' BLEU | chrF | decoding | budget, device "
+        "| trained | stopped (best epoch) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in readme_rows(rows):
         lines.append(
-            f"| {r['direction']} | `{r['recipe']}` | {r['bleu']:.2f} | {r['bleu_moses_lc']:.2f} | "
-            f"{r['chrf']:.2f} | {r['decoding']} | {budget_label(r)}, {r['machine']} | "
-            f"{r['wall_time_s'] / 60:.1f} min, {r['epochs']} epochs |"
+            f"| {r['direction']} | `{r['recipe']}` | {r.get('model', 'single')} | "
+            f"{r['bleu']:.2f} | {r['bleu_moses_lc']:.2f} | {r['chrf']:.2f} | {r['decoding']} | "
+            f"{budget_label(r)}, {r['machine']} | "
+            f"{r['wall_time_s'] / 60:.1f} min, {r['epochs']} epochs | {stopped_label(r)} |"
         )
     block = f"{README_START}\n" + "\n".join(lines) + f"\n{README_END}"
     readme.write_text(replace_section(text, README_START, README_END, block), encoding="utf-8")
@@ -469,32 +656,67 @@ def update_readme(rows: list[dict], readme: Path) -> None:
 
 
 def row_key(row: dict) -> tuple:
-    return (row["recipe"], row["direction"], row["split"], row.get("budget_min"))
+    model = row.get("model", "single")
+    return (row["recipe"], row["direction"], row["split"], row.get("budget_min"), model)
+
+
+# single runs, ensemble members, each member's average, then the ensemble
+MODEL_ORDER = ["single", "seed", "average", "ensemble"]
 
 
 def merged_rows(old: list[dict], new: list[dict]) -> list[dict]:
     """The rows of docs/results.json with ``new`` in: a new row replaces the old
-    one with the same :func:`row_key`; the others are kept.  Ordered as the
-    plan lists the runs, then by budget."""
-    rows = {row_key(r): r for r in old} | {row_key(r): r for r in new}
+    one with the same :func:`row_key`; the others are kept while the plan
+    still has their recipe, direction and budget (a run taken out of PLAN,
+    say a short budget a longer one superseded, takes its rows with it).
+    Ordered as the plan lists the runs, then by budget."""
+    planned = {(p.recipe, p.direction, p.minutes) for p in PLAN}
+    kept = [r for r in old if (r["recipe"], r["direction"], r.get("budget_min")) in planned]
+    rows = {row_key(r): r for r in kept} | {row_key(r): r for r in new}
     order = {(p.recipe, p.direction): i for i, p in reversed(list(enumerate(PLAN)))}
 
     def position(r: dict) -> tuple:
         budget = r.get("budget_min")
         at = order.get((r["recipe"], r["direction"]), len(PLAN))
-        return (at, budget is None, budget or 0, TEST_SPLITS.index(r["split"]))
+        model = MODEL_ORDER.index(r.get("model", "single").split(" ")[0])
+        return (
+            at,
+            budget is None,
+            budget or 0,
+            model,
+            r.get("run", ""),
+            TEST_SPLITS.index(r["split"]),
+        )
 
     return sorted(rows.values(), key=position)
 
 
-def selected(names: list[str] | None) -> list[Planned]:
+def selected(names: list[str] | None) -> list[Planned | Ensemble]:
+    """The planned runs and ensembles ``names`` gives (all of them by default)."""
     if not names:
-        return PLAN
-    known = {p.name: p for p in PLAN}
+        return [*PLAN, *ENSEMBLES]
+    known = {p.name: p for p in [*PLAN, *ENSEMBLES]}
     unknown = [n for n in names if n not in known]
     if unknown:
         raise SystemExit(f"--only: no planned run {unknown}; known: {', '.join(known)}")
     return [known[n] for n in names]
+
+
+def trained(plan: Planned, args: argparse.Namespace) -> Path | None:
+    """The planned run's dir once it has finished (training, resuming or
+    continuing it first unless ``--no-train``); None when it could not."""
+    run_dir = args.runs_dir / plan.name
+    if (run_dir / "summary.json").is_file():
+        return run_dir
+    if args.no_train:
+        print(f"{plan.name}: no finished run in {run_dir}; left out")
+        return None
+    if plan.continues and not start_from(run_dir, args.runs_dir / plan.continues):
+        return None
+    if not train(run_dir, train_overrides(plan, args.extra)):
+        print(f"{plan.name}: training failed or was stopped; left out")
+        return None
+    return run_dir
 
 
 def main() -> None:
@@ -512,18 +734,11 @@ def main() -> None:
     args.missing_splits = set()
 
     rows: list[dict] = []
-    for plan in selected(args.only):
-        run_dir = args.runs_dir / plan.name
-        if not (run_dir / "summary.json").is_file():
-            if args.no_train:
-                print(f"{plan.name}: no finished run in {run_dir}; left out")
-                continue
-            if plan.continues and not start_from(run_dir, args.runs_dir / plan.continues):
-                continue
-            if not train(run_dir, train_overrides(plan, args.extra)):
-                print(f"{plan.name}: training failed or was stopped; left out")
-                continue
-        rows += rows_for(run_dir, plan, args)
+    for item in selected(args.only):
+        if isinstance(item, Ensemble):
+            rows += ensemble_rows(item, args)
+        elif run_dir := trained(item, args):
+            rows += rows_for(run_dir, item, args)
     if args.no_write:
         return
     md, js = args.out.with_suffix(".md"), args.out.with_suffix(".json")

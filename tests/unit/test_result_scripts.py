@@ -53,13 +53,17 @@ def test_targets_state_each_gap_as_measured_met_or_not(scripts: Any) -> None:
         row("luong_best", 40.2),
         row("default", 36.5),
         row("default", 38.0, direction="fr-en"),  # not de-en: not the default's target
+        row("luong_best", 41.0, model="ensemble of 3 (seeds 1, 2, 3)"),
     ]
     lines = results.targets(rows)
-    en_de, en_fr, de_en, default = lines[3:7]
+    en_de, en_de_ens, en_fr, _, de_en, de_en_ens, default = lines[3:10]
     assert "en->de" in en_de and "measured 31.50" in en_de and "not met, 7.50 short" in en_de
+    assert "en->de, ensemble" in en_de_ens and "not measured" in en_de_ens
     assert "en->fr" in en_fr and "not measured" in en_fr
-    assert "measured 40.20 (luong_best, 10 min on CPU 2 cores)" in de_en
+    # the single-model target is not met by the ensemble's 41.00
+    assert "measured 40.20 (luong_best, single, 10 min on CPU 2 cores)" in de_en
     assert "**met**" in de_en
+    assert "measured 41.00 (luong_best, ensemble of 3" in de_en_ens
     assert "measured 36.50 (default" in default and "not met, 0.50 short" in default
     assert any("en-fr test_2016_flickr: 59.02" in line for line in lines)
 
@@ -306,13 +310,17 @@ def test_docs_show_no_machine_paths(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_rows_of_runs_not_on_disk_are_kept_and_new_ones_replace_their_key(scripts: Any) -> None:
     results, _ = scripts
-    old = [row("luong_best", 30.0), row("default", 31.0), row("luong_best", 33.0, budget_min=60)]
-    new = [row("luong_best", 32.0)]  # same recipe, direction, split and budget as old[0]
+    old = [
+        row("luong_best", 30.0, budget_min=20),
+        row("default", 31.0, budget_min=20),
+        row("luong_best", 33.0, budget_min=60),
+        row("luong_best", 29.0, budget_min=7),  # a budget the plan no longer has
+    ]
+    new = [row("luong_best", 32.0, budget_min=20)]  # the key of old[0]
     merged = results.merged_rows(old, new)
-    assert len(merged) == 3
     assert [(r["recipe"], r["budget_min"], r["bleu"]) for r in merged] == [
-        ("default", 10, 31.0),  # the plan's order: default first
-        ("luong_best", 10, 32.0),
+        ("default", 20, 31.0),  # the plan's order: default first
+        ("luong_best", 20, 32.0),
         ("luong_best", 60, 33.0),
     ]
 
@@ -355,8 +363,14 @@ def test_a_row_says_why_its_training_ended(scripts: Any) -> None:
     assert results.stop_reason({"epochs": 16, "best_epoch": 12}, trainer) == "early stop"
     assert results.stop_reason({"epochs": 30, "best_epoch": 29}, trainer) == "max epochs"
     assert results.stop_reason({"epochs": 14, "best_epoch": 14}, trainer) == "budget"
-    assert results.stopped_label(row("x", 1.0, stopped="budget", best_epoch=5)) == "budget (5)"
-    assert results.stopped_label(row("x", 1.0)) == "-"
+    assert results.stopped_label(row("x", 1.0, stopped="budget", best_epoch=2)) == "budget (2)"
+    improving = row("x", 1.0, stopped="budget", best_epoch=3, epochs=3.4)
+    assert results.stopped_label(improving) == "budget (3), still improving"
+    early = row("x", 1.0, stopped="early stop", best_epoch=3, epochs=7.0)
+    assert results.stopped_label(early) == "early stop (3)"
+    # rows from before the record: the budget ended a run that used all of it
+    assert results.stopped_label(row("x", 1.0)) == "budget, best epoch not recorded"
+    assert results.stopped_label(row("x", 1.0, wall_time_s=300.0)) == "-"
 
 
 def test_compare_archs_states_the_transformer_targets(scripts: Any) -> None:
@@ -380,3 +394,31 @@ def test_compare_archs_states_the_transformer_targets(scripts: Any) -> None:
         "- en-de, 60 min: beam 5 at least half the RNN's speed: measured 0.40x: "
         "**not met, 0.10x short**.",
     ]
+
+
+def test_an_ensemble_row_adds_up_its_members_and_lists_their_stops(scripts: Any) -> None:
+    results, _ = scripts
+    members = [
+        {**row("luong_best", 1.0, stopped="early stop", best_epoch=b, epochs=e), "cpu_min": m}
+        for b, e, m in ((12, 16.0, 27.5), (10, 14.0, 24.0))
+    ]
+    facts = results.combined_facts(members)
+    assert facts["params"] == 2_000_000 and facts["cpu_min"] == 51.5
+    assert facts["wall_time_s"] == 1200.0 and facts["val_ppl"] is None
+    assert facts["epochs"] == "16.0 / 14.0"
+    assert results.stopped_label(facts) == "early stop (12) / early stop (10)"
+
+
+def test_each_ensemble_names_its_seeded_members_who_keep_snapshots(scripts: Any) -> None:
+    results, _ = scripts
+    assert results.ENSEMBLES
+    for ensemble in results.ENSEMBLES:
+        plans = [p for p in results.PLAN if p.name in ensemble.members]
+        assert len(plans) == len(ensemble.members) == 3
+        assert {p.seed for p in plans} == {1, 2, 3}
+        assert {(p.recipe, p.direction) for p in plans} == {(ensemble.recipe, ensemble.direction)}
+        overrides = results.train_overrides(plans[0], [])
+        assert "trainer.seed=1" in overrides
+        assert f"trainer.keep_last={results.AVERAGE_LAST}" in overrides
+    names = [p.name for p in [*results.PLAN, *results.ENSEMBLES]]
+    assert len(names) == len(set(names))
