@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import math
 import re
 import shutil
 import subprocess
@@ -191,6 +192,14 @@ def recipe_decoding(run_dir: Path) -> list[str]:
     return decoding_overrides(decoding["beam_size"], decoding["length_penalty"])
 
 
+def newer(made: Path, inputs: list[Path]) -> bool:
+    """Whether ``made`` exists and was written after every one of ``inputs``
+    (a retrained run's checkpoints make its old reports and averages stale)."""
+    if not made.is_file():
+        return False
+    return all(made.stat().st_mtime >= path.stat().st_mtime for path in inputs)
+
+
 def checkpoint_arg(checkpoints: list[Path]) -> str:
     """`nmt evaluate`'s checkpoint= value: one file, or a list (an ensemble)."""
     if len(checkpoints) == 1:
@@ -213,7 +222,7 @@ def evaluate(
         *extra,
     ]
     report_path = out / "report.json"
-    if report_path.is_file():  # evaluated before with the same overrides: reuse
+    if newer(report_path, checkpoints):  # evaluated these files before: reuse
         found = json.loads(report_path.read_text())
         if found.get("eval_overrides") == extra and "bleu_moses_lc" in found:
             return found
@@ -369,14 +378,15 @@ def rows_for(run_dir: Path, plan: Planned, args: argparse.Namespace) -> list[dic
     head = row_head(plan, averaged.parent.name, f"average of last {AVERAGE_LAST}, {plan.model}")
     average = f"nmt average run={shown(run_dir)} last={AVERAGE_LAST} output={shown(averaged)}"
     cmd = f"{train_cmd} && {average}"
+    facts |= {"val_ppl": None}  # the run's validation record is its best checkpoint's
     return rows + scored_rows(head, [averaged], averaged.parent / "eval", facts, cmd, args, run_dir)
 
 
 def average_checkpoint(run_dir: Path, out_dir: Path) -> Path | None:
     """``nmt average`` of the run's newest ``AVERAGE_LAST`` snapshots into
-    ``out_dir/average.pt`` (kept when it is already there); None when it fails."""
+    ``out_dir/average.pt`` (kept while newer than the run); None when it fails."""
     averaged = out_dir / "average.pt"
-    if averaged.is_file():
+    if newer(averaged, [run_dir / "summary.json"]):
         return averaged
     out_dir.mkdir(parents=True, exist_ok=True)
     cmd = [
@@ -444,17 +454,19 @@ def marked_sections(path: Path) -> list[str]:
 
 def stopped_label(row: dict[str, Any]) -> str:
     """Why the run ended and its best epoch, and "still improving" when the
-    budget cut a run whose last whole epoch was its best.  Rows written
-    before results.py recorded it: "budget" when training took the whole
-    budget, else "-"."""
+    budget cut a run whose last epoch was its best; an ensemble's, member
+    by member.  Rows written before results.py recorded why: "budget" when
+    training took the whole budget, else "-"."""
     if "members" in row:
         return " / ".join(stopped_label(member) for member in row["members"])
     budget, best = row.get("budget_min"), row.get("best_epoch")
-    if "stopped" not in row:
-        used_all = budget is not None and row["wall_time_s"] >= budget * 60
-        return "budget, best epoch not recorded" if used_all else "-"
-    label = f"{row['stopped']} ({best if best is not None else '?'})"
-    if row["stopped"] == "budget" and best is not None and best >= int(row["epochs"]):
+    stopped = row.get("stopped")
+    if stopped is None:  # rows of older runs: the budget ended a run that used all of it
+        if budget is None or row["wall_time_s"] < budget * 60:
+            return "-"
+        stopped = "budget"
+    label = f"{stopped} ({best if best is not None else '?'})"
+    if stopped == "budget" and best is not None and best >= math.ceil(row["epochs"]):
         label += ", still improving"
     return label
 
@@ -492,10 +504,12 @@ def write_markdown(rows: list[dict], path: Path, missing_splits: set[str]) -> No
         "stop after `trainer.patience` epochs without a better checkpoint, the epoch",
         "limit or the budget) and the best epoch, whose checkpoint is evaluated.  A",
         "row the budget stopped has not converged; `still improving` marks one whose",
-        "last whole epoch was its best.  Rows of older runs did not record their best",
-        "epoch.  `train time` is training alone.  A 60-minute row of a recipe that",
-        "also has a 20-minute row goes on from that run (its command shows the copy",
-        "and the resume).  Each row was decoded as its recipe says (`decoding`).",
+        "last epoch (a cut one is validated too) was its best.  Rows of older runs did",
+        "not record what stopped them: `budget` where training took all of it.  An",
+        f"average row evaluates the mean of its member's last {AVERAGE_LAST} epoch",
+        "checkpoints and shows its member's training.  `train time` is training alone.",
+        "A `.60m` run goes on from the `.20m` run of its recipe (its command shows the",
+        "copy and the resume).  Each row was decoded as its recipe says (`decoding`).",
         "`model`: one run (`single`), one of an ensemble's members (`seed N`: the",
         f"recipe with `trainer.seed=N`, keeping its last {AVERAGE_LAST} epoch checkpoints),",
         f"that member's average of those {AVERAGE_LAST} checkpoints (`nmt average`), or",
@@ -530,7 +544,7 @@ def write_markdown(rows: list[dict], path: Path, missing_splits: set[str]) -> No
     lines += targets(rows)
     lines += ["", "## How to reproduce", ""]
     for r in rows:
-        lines.append(f"- {r['recipe']} {r['direction']} {r['split']} ({r['date']}):")
+        lines.append(f"- {run_name(r)}, {r.get('model', 'single')}, {r['split']} ({r['date']}):")
         lines.append(f"  `{r['command']}`")
     lines += [line for section in kept for line in ["", section]]
     path.write_text(public_paths("\n".join(lines) + "\n"), encoding="utf-8")
@@ -655,9 +669,21 @@ def update_readme(rows: list[dict], readme: Path) -> None:
     print(f"updated the best rows in {readme}")
 
 
+def run_name(row: dict) -> str:
+    """The run behind a row (rows of the first plan did not record it: their
+    runs were named ``recipe.direction``)."""
+    return row.get("run") or f"{row['recipe']}.{row['direction']}"
+
+
 def row_key(row: dict) -> tuple:
-    model = row.get("model", "single")
-    return (row["recipe"], row["direction"], row["split"], row.get("budget_min"), model)
+    return (run_name(row), row["split"], row.get("budget_min"))
+
+
+def planned_runs() -> set[str]:
+    """The run names the plan makes rows for: its runs, each seeded run's
+    average, its ensembles."""
+    averages = {f"{p.name}.avg{AVERAGE_LAST}" for p in PLAN if p.seed is not None}
+    return {p.name for p in [*PLAN, *ENSEMBLES]} | averages
 
 
 # single runs, ensemble members, each member's average, then the ensemble
@@ -667,11 +693,11 @@ MODEL_ORDER = ["single", "seed", "average", "ensemble"]
 def merged_rows(old: list[dict], new: list[dict]) -> list[dict]:
     """The rows of docs/results.json with ``new`` in: a new row replaces the old
     one with the same :func:`row_key`; the others are kept while the plan
-    still has their recipe, direction and budget (a run taken out of PLAN,
-    say a short budget a longer one superseded, takes its rows with it).
-    Ordered as the plan lists the runs, then by budget."""
-    planned = {(p.recipe, p.direction, p.minutes) for p in PLAN}
-    kept = [r for r in old if (r["recipe"], r["direction"], r.get("budget_min")) in planned]
+    still has their run (a run taken out of PLAN, say a short budget that a
+    longer one superseded, takes its rows with it).  Ordered as the plan
+    lists the runs, then by budget."""
+    planned = planned_runs()
+    kept = [r for r in old if run_name(r) in planned]
     rows = {row_key(r): r for r in kept} | {row_key(r): r for r in new}
     order = {(p.recipe, p.direction): i for i, p in reversed(list(enumerate(PLAN)))}
 
@@ -684,7 +710,7 @@ def merged_rows(old: list[dict], new: list[dict]) -> list[dict]:
             budget is None,
             budget or 0,
             model,
-            r.get("run", ""),
+            run_name(r),
             TEST_SPLITS.index(r["split"]),
         )
 

@@ -311,17 +311,21 @@ def test_docs_show_no_machine_paths(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_rows_of_runs_not_on_disk_are_kept_and_new_ones_replace_their_key(scripts: Any) -> None:
     results, _ = scripts
     old = [
-        row("luong_best", 30.0, budget_min=20),
-        row("default", 31.0, budget_min=20),
-        row("luong_best", 33.0, budget_min=60),
-        row("luong_best", 29.0, budget_min=7),  # a budget the plan no longer has
+        row("luong_best", 30.0, budget_min=20, run="luong_best.de-en.20m"),
+        row("default", 31.0, budget_min=20),  # a row of the first plan: no run recorded
+        row("luong_best", 33.0, budget_min=60, run="luong_best.de-en.60m"),
+        row("luong_best", 34.0, budget_min=None, run="luong_best.de-en.60m"),  # on a GPU
+        row("luong_best", 29.0, budget_min=7, run="luong_best.de-en.7m"),  # no longer planned
+        row("luong_best", 35.0, model="ensemble of 3", run="luong_best.de-en.ensemble3"),
     ]
-    new = [row("luong_best", 32.0, budget_min=20)]  # the key of old[0]
+    new = [row("luong_best", 32.0, budget_min=20, run="luong_best.de-en.20m")]  # old[0]'s key
     merged = results.merged_rows(old, new)
     assert [(r["recipe"], r["budget_min"], r["bleu"]) for r in merged] == [
         ("default", 20, 31.0),  # the plan's order: default first
+        ("luong_best", 10, 35.0),  # the ensemble, after the single runs of its budget
         ("luong_best", 20, 32.0),
         ("luong_best", 60, 33.0),
+        ("luong_best", None, 34.0),
     ]
 
 
@@ -364,12 +368,14 @@ def test_a_row_says_why_its_training_ended(scripts: Any) -> None:
     assert results.stop_reason({"epochs": 30, "best_epoch": 29}, trainer) == "max epochs"
     assert results.stop_reason({"epochs": 14, "best_epoch": 14}, trainer) == "budget"
     assert results.stopped_label(row("x", 1.0, stopped="budget", best_epoch=2)) == "budget (2)"
-    improving = row("x", 1.0, stopped="budget", best_epoch=3, epochs=3.4)
-    assert results.stopped_label(improving) == "budget (3), still improving"
+    improving = row("x", 1.0, stopped="budget", best_epoch=4, epochs=3.4)  # 4th epoch cut
+    assert results.stopped_label(improving) == "budget (4), still improving"
+    assert results.stopped_label(improving | {"best_epoch": 3}) == "budget (3)"
     early = row("x", 1.0, stopped="early stop", best_epoch=3, epochs=7.0)
     assert results.stopped_label(early) == "early stop (3)"
     # rows from before the record: the budget ended a run that used all of it
-    assert results.stopped_label(row("x", 1.0)) == "budget, best epoch not recorded"
+    assert results.stopped_label(row("x", 1.0, best_epoch=2)) == "budget (2)"
+    assert results.stopped_label(row("x", 1.0, best_epoch=3)) == "budget (3), still improving"
     assert results.stopped_label(row("x", 1.0, wall_time_s=300.0)) == "-"
 
 
