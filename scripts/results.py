@@ -64,7 +64,7 @@ class Planned:
         return f"{self.recipe}.{self.direction}{self.tag}"
 
     @property
-    def run(self) -> tuple[str, str]:
+    def recipe_dir(self) -> tuple[str, str]:
         return self.recipe, self.direction
 
     @property
@@ -145,7 +145,11 @@ PLAN = [
     Planned("luong_best_en_cs", "en-cs", 60, tag=".60m"),
 ]
 ENSEMBLES = [
-    Ensemble(p.recipe, p.direction, tuple(q.name for q in PLAN if q.seed and q.run == p.run))
+    Ensemble(
+        p.recipe,
+        p.direction,
+        tuple(q.name for q in PLAN if q.seed and q.recipe_dir == p.recipe_dir),
+    )
     for p in PLAN
     if p.seed == 1
 ]
